@@ -1,0 +1,75 @@
+"""Steps/s of the ring8 training step, side by side in one process.
+
+  python benchmarks/ring8_step.py [--steps=4000] [--rounds=3]
+
+Paths measured (paper's synthetic settings, batch 64, M0 = 16, M1 = 256, λ = 10):
+  default  XLA, --steps_per_execution=100, FAR            (what train.py runs)
+  graph    no XLA, one graph call per step, FAR
+  plain    XLA, 100 steps per call, 0GP-sample without FAR
+Rounds interleave the paths so that load from other processes hits all alike; the
+median round is reported. Ratios: default/graph (target >= 3) and
+time(FAR)/time(plain) (target <= 1.5).
+"""
+
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from far_keras import config, experiment  # noqa: E402
+from far_keras.data import synthetic  # noqa: E402
+
+flags.DEFINE_integer("steps", 4000, "Timed steps per path and round.", lower_bound=100)
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds.", lower_bound=1)
+FLAGS = flags.FLAGS
+
+PATHS = {
+    "default": dict(jit_compile=True, steps_per_execution=100),
+    "graph": dict(jit_compile=False, steps_per_execution=1),
+    "plain": dict(jit_compile=True, steps_per_execution=100, num_far=0),
+}
+
+
+def machine():
+    return (f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, TF {tf.__version__}").replace("  ", " ")
+
+
+def main(_):
+    models, data = {}, {}
+    for name, overrides in PATHS.items():
+        cfg = config.from_flat(dict(overrides, train_steps=FLAGS.steps // 100 * 100,
+                                    log_every=100, eval_every=100, checkpoint_every=100))
+        model = experiment.build_gan(cfg)
+        source = experiment.make_source(cfg)
+        data[name] = synthetic.make_dataset(source, model.num_real, 0).repeat()
+        model.fit(data[name], epochs=1, steps_per_epoch=200, verbose=0, shuffle=False)  # compile
+        models[name] = model
+    times = {name: [] for name in PATHS}
+    for _ in range(FLAGS.rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(data[name], epochs=1, steps_per_epoch=FLAGS.steps, verbose=0, shuffle=False)
+            times[name].append((time.perf_counter() - start) / FLAGS.steps)
+    per_step = {name: statistics.median(t) for name, t in times.items()}
+    print(f"machine: {machine()}")
+    print(f"{FLAGS.steps} steps x {FLAGS.rounds} rounds (median)\n")
+    print("| path | steps/s | ms/step |")
+    print("|---|---|---|")
+    for name in PATHS:
+        print(f"| {name}: {PATHS[name]} | {1 / per_step[name]:.0f} | {1e3 * per_step[name]:.3f} |")
+    print(f"\nspeed-up of the default path over one graph call per step without XLA: "
+          f"{per_step['graph'] / per_step['default']:.2f}x (target >= 3)")
+    print(f"time of FAR / time of plain 0GP-sample (both XLA): "
+          f"{per_step['default'] / per_step['plain']:.2f}x (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,112 @@
+"""Runs a config's variants over seeds and tabulates mean ± standard error.
+
+  python compare.py --config=configs/ring8.flags --seeds=0,1,2 --jobs=2 \
+      --out=runs/compare_ring8
+
+Each (variant, seed) is one ``train.py`` process with its own --model_dir under
+--out, so an interrupted comparison resumes where it stopped when rerun (finished
+runs are only re-evaluated). Extra flags after ``--`` go to every run, e.g.
+``-- --train_steps=50000``. The table (Markdown) is printed and written to
+<out>/table.md, the per-run numbers to <out>/results.json.
+"""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from absl import app, flags
+
+# Each variant is a set of train.py flags on top of the flagfile.
+VARIANTS = {
+    "far": [],  # FAR + 0GP-sample: the flagfile's own num_far / regularizer
+    "0gp_sample": ["--regularizer=real", "--num_far=0"],
+    "0gp_interpolation": ["--regularizer=interpolation", "--num_far=0"],
+    "no_penalty": ["--regularizer=none", "--num_far=0"],
+}
+LABELS = {"far": "FAR (0GP-sample + FAR)", "0gp_sample": "0GP-sample",
+          "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty"}
+
+flags.DEFINE_string("config", None, "Flagfile (configs/*.flags) passed to every run.")
+flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run: {', '.join(VARIANTS)}.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 2 for a standard error).")
+flags.DEFINE_integer("jobs", 1, "Runs in parallel.", lower_bound=1)
+flags.DEFINE_string("out", None, "Output directory for runs and the table.")
+FLAGS = flags.FLAGS
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_one(flagfile, variant, seed, out, extra):
+    model_dir = os.path.join(out, variant, f"seed{seed}")
+    os.makedirs(model_dir, exist_ok=True)
+    cmd = [sys.executable, os.path.join(HERE, "train.py"), f"--flagfile={flagfile}",
+           *VARIANTS[variant], f"--seed={seed}", f"--model_dir={model_dir}",
+           f"--export_dir={os.path.join(model_dir, 'export')}", "--verbose=0", *extra]
+    with open(os.path.join(model_dir, "train.log"), "w") as log:
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if code:
+        raise RuntimeError(f"{variant} seed {seed} failed (exit {code}); see {model_dir}/train.log")
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        return json.load(f)
+
+
+def mean_se(values):
+    values = np.asarray(values, np.float64)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return values.mean(), se
+
+
+def table(results, variants):
+    """Markdown table: one row per variant, mean ± s.e. of each final metric."""
+    first = next(iter(results.values()))
+    metric_names = [k for k, v in first[0]["final"].items()
+                    if k != "step" and isinstance(v, (int, float))]
+    steps = first[0]["final"]["step"]
+    header = ["variant", "seeds", "steps"] + metric_names
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for v in variants:
+        finals = [r["final"] for r in results[v]]
+        cells = [LABELS.get(v, v), str(len(finals)), str(steps)]
+        for m in metric_names:
+            mean, se = mean_se([f[m] for f in finals])
+            scale = 100.0 if m == "high_quality" else 1.0
+            cells.append(f"{mean * scale:.3g} ± {se * scale:.2g}")
+        rows.append("| " + " | ".join(cells) + " |")
+    note = "high_quality in %; mean ± standard error over seeds." if "high_quality" in metric_names else "mean ± standard error over seeds."
+    return "\n".join(rows) + "\n\n" + note + "\n"
+
+
+def main(argv):
+    extra = argv[1:]
+    if not FLAGS.config or not FLAGS.out:
+        raise app.UsageError("--config and --out are required")
+    if not os.path.exists(FLAGS.config):
+        raise app.UsageError(f"--config={FLAGS.config}: no such file")
+    unknown = [v for v in FLAGS.variants if v not in VARIANTS]
+    if unknown:
+        raise app.UsageError(f"--variants: unknown {unknown}; expected some of {list(VARIANTS)}")
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise app.UsageError(f"--seeds={','.join(FLAGS.seeds)}: expected integers")
+    jobs = [(v, s) for v in FLAGS.variants for s in seeds]
+    results = {v: [] for v in FLAGS.variants}
+    with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+        futures = {pool.submit(run_one, os.path.abspath(FLAGS.config), v, s,
+                               FLAGS.out, extra): (v, s) for v, s in jobs}
+        for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+            v, s = futures[fut]
+            results[v].append(fut.result())
+            print(f"[{i}/{len(jobs)}] {v} seed {s}: {results[v][-1]['final']}", flush=True)
+    md = table(results, FLAGS.variants)
+    with open(os.path.join(FLAGS.out, "table.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(FLAGS.out, "results.json"), "w") as f:
+        json.dump({v: [r["final"] for r in rs] for v, rs in results.items()}, f, indent=2)
+    print(md)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,175 @@
+"""One frozen dataclass per concern, built from flags (or directly, in tests).
+
+Each field is also a ``train.py`` flag of the same name: ``train.py`` defines its
+flags from these fields, so a default or a help text lives in one place. Every
+field is validated when the dataclass is built; errors name the flag and what is
+allowed, e.g. ``--train_steps=-5: must be >= 1``.
+"""
+
+import dataclasses
+import math
+import os
+
+
+class ConfigError(ValueError):
+    """A flag (config field) has a value that is not allowed."""
+
+
+def _field(default, help, choices=None, min=None, max=None, min_exclusive=False):
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, choices=choices, min=min, max=max, min_exclusive=min_exclusive))
+
+
+def _check_fields(obj):
+    for f in dataclasses.fields(obj):
+        value, meta = getattr(obj, f.name), f.metadata
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ConfigError(f"--{f.name}={value}: must be one of {', '.join(meta['choices'])}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{f.name}={value}: must be a finite number")
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and (value <= lo if meta.get("min_exclusive") else value < lo):
+            raise ConfigError(f"--{f.name}={value}: must be {'>' if meta.get('min_exclusive') else '>='} {lo}")
+        if hi is not None and value > hi:
+            raise ConfigError(f"--{f.name}={value}: must be <= {hi}")
+
+
+class _Validated:
+    def __post_init__(self):
+        _check_fields(self)
+        self.check()
+
+    def check(self):
+        """Cross-field rules (overridden)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Validated):
+    dataset: str = _field("ring8", "Training data.",
+                          choices=("ring8", "grid25", "swissroll", "gaussian"))
+    batch_size: int = _field(64, "N: samples on each side of a discriminator minibatch "
+                             "(real side: N0 = N - M0 real plus M0 FAR samples).", min=2)
+    ring_radius: float = _field(1.0, "ring8: radius of the ring of modes.", min=0, min_exclusive=True)
+    ring_sigma: float = _field(0.01, "ring8: per-mode standard deviation.", min=0, min_exclusive=True)
+    grid_spacing: float = _field(2.0, "grid25: distance between neighbouring modes.", min=0, min_exclusive=True)
+    grid_sigma: float = _field(0.05, "grid25: per-mode standard deviation.", min=0, min_exclusive=True)
+    swissroll_noise: float = _field(0.25, "swissroll: sklearn make_swiss_roll noise.", min=0)
+    swissroll_scale: float = _field(7.5, "swissroll: points are divided by this.", min=0, min_exclusive=True)
+    gaussian_points: int = _field(1000, "gaussian: size n of the fixed training set.", min=2)
+    gaussian_std: float = _field(1.0, "gaussian: standard deviation of the true 2-D Gaussian.",
+                                 min=0, min_exclusive=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig(_Validated):
+    latent_dim: int = _field(2, "Dimension of z ~ N(0, I).", min=1)
+    hidden_units: int = _field(64, "Width of the MLPs' hidden layers (paper: 64).", min=1)
+    regularizer: str = _field("real", "Gradient penalty: none, real (0GP-sample on the real "
+                              "side incl. FAR samples) or interpolation (0GP-interpolation).",
+                              choices=("none", "real", "interpolation"))
+    reg_weight: float = _field(10.0, "λ, the weight of the gradient penalty.", min=0)
+    num_far: int = _field(16, "M0: generated samples put in place of real ones (0 = no FAR).", min=0)
+    num_candidates: int = _field(256, "M1: candidates from which FAR picks the M0 lowest-scored.", min=1)
+    d_steps: int = _field(1, "Discriminator minibatches per generator update.", min=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig(_Validated):
+    optimizer: str = _field("adam", "Optimizer of both networks.", choices=("adam", "rmsprop", "sgd"))
+    g_lr: float = _field(0.003, "Generator learning rate.", min=0, min_exclusive=True)
+    d_lr: float = _field(0.003, "Discriminator learning rate.", min=0, min_exclusive=True)
+    beta1: float = _field(0.5, "Adam β1.", min=0, max=1)
+    beta2: float = _field(0.999, "Adam β2.", min=0, max=1)
+    rmsprop_rho: float = _field(0.99, "RMSProp decay α (rho).", min=0, max=1)
+    ema_decay: float = _field(0.0, "EMA decay of the generator weights used for evaluation and "
+                              "export (0 = off; the paper's image runs use 0.999).", min=0, max=1)
+
+    def check(self):
+        if self.ema_decay >= 1:
+            raise ConfigError(f"--ema_decay={self.ema_decay}: must be < 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(_Validated):
+    model_dir: str = _field("", "Checkpoints, TensorBoard logs and metrics.json "
+                            "(default runs/<run name>).")
+    export_dir: str = _field("", "Where the generator SavedModel goes (default saved_models/<run name>).")
+    train_steps: int = _field(20000, "Total generator updates (a resumed run stops at the same total).", min=1)
+    seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
+    steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)
+    jit_compile: bool = _field(True, "XLA-compile the training step.")
+    strategy: str = _field("default", "tf.distribute strategy.", choices=("default", "mirrored"))
+    log_every: int = _field(100, "Steps between TensorBoard scalar summaries (means over the interval).", min=1)
+    eval_every: int = _field(5000, "Steps between evaluations (metrics, scatter plot).", min=1)
+    checkpoint_every: int = _field(2000, "Steps between checkpoints.", min=1)
+    keep_checkpoints: int = _field(3, "Checkpoints kept.", min=1)
+    eval_samples: int = _field(2500, "Generator samples per evaluation (protocol: 2500).", min=2)
+    plot_contour: bool = _field(True, "Draw the discriminator's contour under the scatter plots.")
+    verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
+                          min=0, max=2)
+
+    def check(self):
+        for name in ("train_steps", "log_every", "eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if value % self.steps_per_execution:
+                raise ConfigError(
+                    f"--{name}={value}: must be a multiple of --steps_per_execution="
+                    f"{self.steps_per_execution} (work between callbacks runs in whole "
+                    "compiled calls)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    gan: GANConfig = dataclasses.field(default_factory=GANConfig)
+    optim: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+    def __post_init__(self):
+        g, n = self.gan, self.data.batch_size
+        if g.num_far >= n:
+            raise ConfigError(f"--num_far={g.num_far}: must be < --batch_size={n} "
+                              "(N0 = N - M0 real samples must remain)")
+        if g.num_far > g.num_candidates:
+            raise ConfigError(f"--num_far={g.num_far}: must be <= --num_candidates="
+                              f"{g.num_candidates} (M0 of M1)")
+
+    @property
+    def run_name(self):
+        far = f"far{self.gan.num_far}of{self.gan.num_candidates}" if self.gan.num_far else "nofar"
+        return f"{self.data.dataset}_{self.gan.regularizer}_{far}_seed{self.run.seed}"
+
+    @property
+    def model_dir(self):
+        return self.run.model_dir or os.path.join("runs", self.run_name)
+
+    @property
+    def export_dir(self):
+        return self.run.export_dir or os.path.join("saved_models", self.run_name)
+
+    def to_dict(self):
+        """Flat {flag: value}, as recorded in metrics.json."""
+        out = {}
+        for part in (self.data, self.gan, self.optim, self.run):
+            out.update(dataclasses.asdict(part))
+        return out
+
+
+SECTIONS = {"data": DataConfig, "gan": GANConfig, "optim": OptimizerConfig, "run": RunConfig}
+
+
+def from_flat(values):
+    """Builds a Config from {flag name: value}; unknown names are an error."""
+    values = dict(values)
+    parts = {}
+    for section, cls in SECTIONS.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        parts[section] = cls(**{k: values.pop(k) for k in list(values) if k in names})
+    if values:
+        raise ConfigError(f"unknown setting(s): {', '.join('--' + k for k in sorted(values))}")
+    return Config(**parts)
+
+
+def all_fields():
+    """(field, section) for every flag-backed field, in definition order."""
+    return [(f, s) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]

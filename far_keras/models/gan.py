@@ -1,0 +1,219 @@
+"""FAR-GAN: a sigmoid GAN with a zero-centred gradient penalty and FAR selection.
+
+``train_step`` follows the paper's algorithm (section 5, eq. 11-12): k
+discriminator steps, each on N0 = N − M0 real samples plus the M0 lowest-scored of
+M1 fresh candidates, with λ·0GP on that real side; then one non-saturating
+generator step. ``num_far=0`` gives plain GAN-0GP-sample (or no penalty / 0GP-
+interpolation with ``regularizer``).
+
+Randomness is counter-based: every draw is ``stateless_*`` with a seed folded from
+(seed, step, stream). We use that rather than a ``keras.random.SeedGenerator``
+because (a) a resumed run then draws exactly what the uninterrupted run would, with
+no generator state to save, and (b) every replica of a ``tf.distribute`` strategy
+draws the same *global* batch and keeps its own slice, so mirrored training on R
+devices computes the same step as one device.
+"""
+
+import keras
+import tensorflow as tf
+
+from far_keras.data.synthetic import RNG_ALG
+
+from far_keras.objectives import far, gan_losses, penalties
+
+# Streams of the counter-based RNG within one train step.
+_FAKE, _CANDIDATES, _ALPHA, _GEN = range(4)
+
+
+def _replica_info():
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:  # cross-replica context: called outside strategy.run
+        return 0, 1
+    return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+
+
+class FARGAN(keras.Model):
+    """Generator G and discriminator D0 (logits) trained with eq. (12).
+
+    Args:
+      generator: z [B, latent_dim] → samples.
+      discriminator: samples → logits D0 [B, 1].
+      latent_dim: dimension of z ~ N(0, I).
+      batch_size: N, the global real-side batch (= M, the fake batch).
+      regularizer: 'none', 'real' (0GP-sample, on D_r ∪ D_FAR) or 'interpolation'.
+      reg_weight: λ.
+      num_far: M0 (0 disables FAR).
+      num_candidates: M1.
+      d_steps: discriminator minibatches per generator update.
+      seed: base of the counter-based RNG.
+    """
+
+    def __init__(self, generator, discriminator, *, latent_dim, batch_size,
+                 regularizer="real", reg_weight=10.0, num_far=16, num_candidates=256,
+                 d_steps=1, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if regularizer not in penalties.REGULARIZERS:
+            raise ValueError(f"regularizer must be one of {penalties.REGULARIZERS}, "
+                             f"got {regularizer!r}")
+        if not 0 <= num_far < batch_size or (num_far and num_far > num_candidates):
+            raise ValueError(f"need 0 <= num_far (M0) < batch_size (N) and M0 <= "
+                             f"num_candidates (M1); got M0={num_far}, N={batch_size}, "
+                             f"M1={num_candidates}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.batch_size = batch_size
+        self.regularizer = regularizer
+        self.reg_weight = reg_weight
+        self.num_far = num_far
+        self.num_candidates = num_candidates
+        self.d_steps = d_steps
+        self.seed = seed
+        names = ["d_loss", "g_loss", "reg", "d_real", "d_fake", "g_grad_norm"]
+        if num_far:
+            names.append("d_far")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @property
+    def num_real(self):
+        """N0 = N − M0: real samples per discriminator minibatch."""
+        return self.batch_size - self.num_far
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        # Built now, not at the first step, so that a checkpoint can be restored
+        # into them before training starts.
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+        # Both networks exist already; without this Keras would try to build the
+        # model by tracing a call() that this two-network model does not have.
+        self.built = True
+
+    @property
+    def step(self):
+        """Generator updates so far: the training step counter (a variable)."""
+        return self.g_optimizer.iterations
+
+    def current_step(self):
+        """``step`` as a Python int (eagerly; works for mirrored variables too)."""
+        return int(tf.convert_to_tensor(self.step.value))
+
+    # ------------------------------------------------------------------ RNG
+    def _seed(self, *stream):
+        seed = tf.constant([self.seed, 0], tf.int64)
+        for s in (tf.cast(self.step, tf.int64),) + stream:
+            seed = tf.random.experimental.stateless_fold_in(seed, s, alg=RNG_ALG)
+        return seed
+
+    def _local_slice(self, x, global_size):
+        rid, r = _replica_info()
+        if r == 1:
+            return x
+        n = global_size // r
+        return x[rid * n:(rid + 1) * n]
+
+    def _latents(self, n_global, seed):
+        """This replica's slice of n_global latents z ~ N(0, I)."""
+        z = tf.random.stateless_normal([n_global, self.latent_dim], seed, alg=RNG_ALG)
+        return self._local_slice(z, n_global)
+
+    def _batch_slice(self, x):
+        """This replica's rows of a global [N] batch laid out like the real side.
+
+        A replica's real side is its N0/R real rows then its M0/R FAR rows, so its
+        fakes (and interpolation weights) are its share of the first N0 global rows
+        then its share of the last M0: row i is paired with the same real or FAR
+        sample on R replicas as on one device (this matters for 0GP-interpolation).
+        """
+        if self.num_far == 0:
+            return self._local_slice(x, self.batch_size)
+        return tf.concat([self._local_slice(x[:self.num_real], self.num_real),
+                          self._local_slice(x[self.num_real:], self.num_far)], axis=0)
+
+    # ---------------------------------------------------------------- steps
+    def train_step(self, real):
+        real_batches = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
+        for k, real_k in enumerate(real_batches):
+            self.discriminator_step(real_k, k)
+        self.generator_step()
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    def far_samples(self, k):
+        """D_FAR: the M0 lowest-scored of M1 fresh candidates (eq. 11), local slice."""
+        rid, r = _replica_info()
+        z = self._latents(self.num_candidates, self._seed(_CANDIDATES, k))
+        candidates = self.generator(z, training=True)
+        logits = self.discriminator(candidates, training=True)
+        if r > 1:
+            # Selection is over the *global* candidate set, as on one device.
+            ctx = tf.distribute.get_replica_context()
+            candidates = ctx.all_gather(candidates, axis=0)
+            logits = ctx.all_gather(logits, axis=0)
+        selected, _ = far.far_select(candidates, logits, self.num_far)
+        return self._local_slice(selected, self.num_far)
+
+    def discriminator_step(self, real, k=0):
+        _, replicas = _replica_info()
+        z = tf.random.stateless_normal([self.batch_size, self.latent_dim],
+                                       self._seed(_FAKE, k), alg=RNG_ALG)
+        fake = self.generator(self._batch_slice(z), training=True)
+        real_side = real
+        if self.num_far:
+            real_side = far.far_real_batch(real, self.far_samples(k))
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real_side, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = gan_losses.discriminator_loss(real_logits, fake_logits)
+            reg = self.penalty(real_side, fake, k)
+            total = (d_loss + self.reg_weight * reg) / replicas
+        grads = tape.gradient(total, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        n_real = tf.shape(real)[0]
+        d_real = tf.sigmoid(real_logits)
+        self.trackers["d_loss"].update_state(d_loss)
+        self.trackers["reg"].update_state(self.reg_weight * reg)
+        self.trackers["d_real"].update_state(tf.reduce_mean(d_real[:n_real]))
+        self.trackers["d_fake"].update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
+        if self.num_far:
+            self.trackers["d_far"].update_state(tf.reduce_mean(d_real[n_real:]))
+
+    def penalty(self, real_side, fake, k):
+        """The unweighted regulariser R (the model adds λ·R to the D loss)."""
+        if self.regularizer == "real":
+            return penalties.real_gradient_penalty(self.discriminator, real_side)
+        if self.regularizer == "interpolation":
+            alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
+                                                alg=RNG_ALG)
+            alpha = self._batch_slice(alpha)
+            return penalties.interpolation_gradient_penalty(
+                self.discriminator, real_side, fake, alpha)
+        return tf.constant(0.0)
+
+    def generator_step(self):
+        _, replicas = _replica_info()
+        z = self._latents(self.batch_size, self._seed(_GEN))
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            per_sample = gan_losses.generator_loss_per_sample(
+                self.discriminator(fake, training=True))
+            # The sum (inside the tape, or the tape would not see it) makes each row
+            # of ∂/∂fake the gradient of that sample's own loss ℓ(y), eqs. (5)-(6);
+            # one backward pass gives both the update and that diagnostic.
+            summed = tf.reduce_sum(per_sample)
+        g_loss = tf.reduce_mean(per_sample)
+        grads = tape.gradient(summed, g_vars + [fake])
+        scale = 1.0 / tf.cast(tf.shape(fake)[0] * replicas, grads[0].dtype)
+        self.g_optimizer.apply_gradients(zip([g * scale for g in grads[:-1]], g_vars))
+        fake_grad = tf.reshape(grads[-1], [tf.shape(fake)[0], -1])
+        self.trackers["g_loss"].update_state(g_loss)
+        self.trackers["g_grad_norm"].update_state(tf.reduce_mean(tf.norm(fake_grad, axis=1)))
+
+    def sample(self, z, training=False):
+        return self.generator(z, training=training)

@@ -1,0 +1,50 @@
+"""Zero-centred gradient penalties on the discriminator logit D0.
+
+- ``real``: GAN-0GP-sample (Mescheder et al. 2018, "R1"), the last term of the FAR
+  objective eq. (12): λ/N Σ_i ‖∇D0(c_i)‖², c_i in the discriminator's *real* batch,
+  which under FAR is D_r ∪ D_FAR.
+- ``interpolation``: GAN-0GP-interpolation (Thanh-Tung et al. 2019): the same
+  zero-centred norm at x̃ = α x + (1 − α) y, α ~ U(0, 1) per sample.
+
+Both are pure functions of a discriminator callable and tensors: randomness (α) is
+passed in, so a test can compare them with closed forms.
+"""
+
+import tensorflow as tf
+
+REGULARIZERS = ("none", "real", "interpolation")
+
+
+def squared_gradient_norm(discriminator, points):
+    """‖∇_c D0(c)‖² for each row c of ``points``, shape [N].
+
+    The inner tape reduces D0 to a scalar *inside* its block (a tape only records
+    what runs within it) and the result stays connected to the discriminator's
+    weights, so an outer tape can differentiate the penalty (double backprop).
+    Summing over the batch is exact because D0(c_i) depends on c_i only.
+    """
+    points = tf.convert_to_tensor(points)
+    with tf.GradientTape() as tape:
+        tape.watch(points)
+        total = tf.reduce_sum(discriminator(points, training=True))
+    grads = tape.gradient(total, points)
+    grads = tf.reshape(grads, [tf.shape(grads)[0], -1])
+    return tf.reduce_sum(tf.square(grads), axis=1)
+
+
+def real_gradient_penalty(discriminator, real_points):
+    """0GP-sample: mean over the real batch of ‖∇D0(c)‖² (eq. 12 without λ)."""
+    return tf.reduce_mean(squared_gradient_norm(discriminator, real_points))
+
+
+def interpolates(real_points, fake_points, alpha):
+    """x̃_i = α_i x_i + (1 − α_i) y_i; ``alpha`` has shape [N] (one α per pair)."""
+    shape = [-1] + [1] * (len(real_points.shape) - 1)
+    alpha = tf.reshape(tf.cast(alpha, real_points.dtype), shape)
+    return alpha * real_points + (1.0 - alpha) * fake_points
+
+
+def interpolation_gradient_penalty(discriminator, real_points, fake_points, alpha):
+    """0GP-interpolation: mean of ‖∇D0(x̃)‖² at x̃ = α x + (1 − α) y (no λ)."""
+    return tf.reduce_mean(squared_gradient_norm(
+        discriminator, interpolates(real_points, fake_points, alpha)))

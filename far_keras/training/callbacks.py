@@ -1,0 +1,117 @@
+"""Callbacks that run between compiled training calls.
+
+They read the step from the model (``model.step``, restored with checkpoints) rather
+than counting batches, so a resumed run logs, evaluates and checkpoints at the same
+steps as an uninterrupted one. With ``steps_per_execution`` = k they run every k
+steps; the config requires every interval to be a multiple of k.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf."""
+
+
+def _value(variable):
+    """A Keras variable as a float; sums replicas of sync-on-read (metric) variables."""
+    return float(tf.convert_to_tensor(variable.value))
+
+
+class _StepCallback(keras.callbacks.Callback):
+    def __init__(self, every):
+        super().__init__()
+        self.every = every
+
+    @property
+    def step(self):
+        return self.model.current_step()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step
+        if step % self.every == 0:
+            self.on_step(step, logs or {})
+
+    def on_step(self, step, logs):
+        raise NotImplementedError
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite logged value, before anything saves it.
+
+    Keras's TerminateOnNaN only sets ``stop_training``; we raise so that the run
+    ends with an error that names the step and the last good checkpoint.
+    """
+
+    def __init__(self, checkpointer=None):
+        super().__init__()
+        self.checkpointer = checkpointer
+        self.last_step = None
+
+    def on_train_begin(self, logs=None):
+        self.last_step = self.model.current_step()
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        if bad:
+            self.model.stop_training = True
+            last = self.checkpointer.latest if self.checkpointer else None
+            step = self.model.current_step()
+            raise TrainingDiverged(
+                f"non-finite training values in steps {self.last_step + 1}-{step}: {bad}. "
+                f"Nothing was saved after it; the last good checkpoint is {last or 'none'}. "
+                "Lower the learning rates or raise --reg_weight, then rerun (a rerun with "
+                "the same flags resumes from that checkpoint and will diverge again).")
+        self.last_step = self.model.current_step()
+
+
+class ScalarSummaries(_StepCallback):
+    """Writes each training metric's mean over the last interval to TensorBoard.
+
+    The model's Mean trackers run over the whole fit (the progress bar shows those);
+    the interval mean is the difference of their (total, count) since the last write.
+    """
+
+    def __init__(self, writer, every):
+        super().__init__(every)
+        self.writer = writer
+        self.previous = {}
+
+    def on_step(self, step, logs):
+        with self.writer.as_default(step=step):
+            for metric in self.model.metrics:
+                total, count = _value(metric.total), _value(metric.count)
+                last_total, last_count = self.previous.get(metric.name, (0.0, 0.0))
+                if count > last_count:
+                    tf.summary.scalar(f"train/{metric.name}",
+                                      (total - last_total) / (count - last_count))
+                self.previous[metric.name] = (total, count)
+
+
+class PeriodicCheckpoint(_StepCallback):
+    def __init__(self, checkpointer, every):
+        super().__init__(every)
+        self.checkpointer = checkpointer
+
+    def on_step(self, step, logs):
+        self.checkpointer.save(step)
+
+    def on_train_end(self, logs=None):
+        # Reached only when fit ends normally: a diverged run raised before this.
+        step = self.step
+        if step % self.every:
+            self.checkpointer.save(step)
+
+
+class PeriodicEvaluation(_StepCallback):
+    """Calls ``evaluate(step)`` every ``every`` steps (the final one is the runner's)."""
+
+    def __init__(self, evaluate, every):
+        super().__init__(every)
+        self.evaluate = evaluate
+
+    def on_step(self, step, logs):
+        self.evaluate(step)

@@ -1,0 +1,92 @@
+"""Periodic evaluation of a 2-D GAN: protocol metrics, TensorBoard, metrics.json."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from far_keras.data.synthetic import RNG_ALG
+from far_keras.metrics import two_d
+from far_keras.training import plots
+
+
+class MetricsLog:
+    """<model_dir>/metrics.json: the run's flags, every evaluation and the final one.
+
+    Evaluations after ``start_step`` are dropped on resume: the resumed run redoes
+    them at the same steps.
+    """
+
+    def __init__(self, model_dir, flags, start_step=0):
+        self.path = os.path.join(model_dir, "metrics.json")
+        self.data = {"flags": flags, "history": [], "final": None}
+        if tf.io.gfile.exists(self.path):
+            try:
+                with tf.io.gfile.GFile(self.path) as f:
+                    old = json.load(f)
+                self.data["history"] = [h for h in old.get("history", [])
+                                        if h["step"] <= start_step]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                pass  # a torn metrics file is rebuilt; checkpoints hold the state
+        self.data["flags"] = flags
+
+    def add(self, step, metrics, final=False):
+        entry = {"step": int(step), **metrics}
+        self.data["history"] = [h for h in self.data["history"] if h["step"] != step] + [entry]
+        if final:
+            self.data["final"] = entry
+        self.write()
+
+    def write(self):
+        tmp = self.path + ".tmp"
+        with tf.io.gfile.GFile(tmp, "w") as f:
+            json.dump(self.data, f, indent=2)
+        tf.io.gfile.rename(tmp, self.path, overwrite=True)
+
+
+class TwoDEvaluator:
+    """Draws ``num_samples`` points from fixed latents, scores them (protocols.md),
+    and writes scalars, a scatter image and metrics.json.
+
+    ``generator_fn()`` returns the network to evaluate (the EMA copy when EMA is on).
+    """
+
+    def __init__(self, source, generator_fn, discriminator, latent_dim, writer, log,
+                 num_samples=2500, seed=0, plot_contour=True):
+        self.source = source
+        self.generator_fn = generator_fn
+        self.discriminator = discriminator
+        self.writer = writer
+        self.log = log
+        self.seed = seed
+        self.plot_contour = plot_contour
+        # Fixed latents: every evaluation of every run with this seed sees the same z.
+        self.z = tf.random.stateless_normal([num_samples, latent_dim], [seed, 12345],
+                                            alg=RNG_ALG)
+        self.real = source.sample_numpy(num_samples, seed + 1)
+        self.last_png = None
+
+    def samples(self):
+        return self.generator_fn()(self.z, training=False).numpy()
+
+    def __call__(self, step, final=False):
+        fake = self.samples()
+        try:
+            metrics = two_d.evaluate_samples(self.source, fake, seed=self.seed)
+        except FloatingPointError as e:
+            metrics = {"error": str(e)}
+        contour = None
+        if self.plot_contour:
+            def contour(grid):
+                return tf.sigmoid(self.discriminator(grid, training=False)).numpy()
+        title = f"{self.source.name}, step {step}"
+        self.last_png = plots.scatter_png(self.real, fake, title=title, contour_fn=contour)
+        with self.writer.as_default(step=step):
+            for name, value in metrics.items():
+                if isinstance(value, (int, float)):
+                    tf.summary.scalar(f"eval/{name}", value)
+            tf.summary.image("eval/samples", tf.image.decode_png(self.last_png)[None])
+        self.writer.flush()
+        self.log.add(step, metrics, final=final)
+        return metrics

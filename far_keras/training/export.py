@@ -1,0 +1,30 @@
+"""Export of a generator as a SavedModel that needs nothing but TensorFlow.
+
+Signatures:
+  ``generate(z)``: latents [n, latent_dim] → samples (also ``serving_default``);
+  ``sample(n, seed)``: draws n samples from z ~ N(0, I) with a stateless seed.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def export_generator(generator, latent_dim, export_dir):
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+
+    def generate(z):
+        return {"samples": generator(z, training=False)}
+
+    def sample(n, seed):
+        z = tf.random.stateless_normal([n, latent_dim], tf.stack([tf.cast(seed, tf.int64), 0]),
+                                       alg="philox")
+        return {"samples": generator(z, training=False), "z": z}
+
+    archive.add_endpoint("generate", generate, input_signature=[z_spec])
+    archive.add_endpoint("serving_default", generate, input_signature=[z_spec])
+    archive.add_endpoint("sample", sample, input_signature=[
+        tf.TensorSpec([], tf.int32, name="n"), tf.TensorSpec([], tf.int64, name="seed")])
+    archive.write_out(export_dir, verbose=False)
+    return export_dir

@@ -1,0 +1,42 @@
+"""Optimizers from an OptimizerConfig; the generator's carries the EMA.
+
+The generator EMA is Keras's built-in optimizer EMA (``use_ema``): the averages live
+in the optimizer, so checkpoints carry them with no extra code.
+"""
+
+import keras
+
+
+def make_optimizer(cfg, learning_rate, ema_decay=0.0):
+    ema = dict(use_ema=ema_decay > 0, ema_momentum=ema_decay or 0.99)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=cfg.beta1, beta_2=cfg.beta2, **ema)
+    if cfg.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, rho=cfg.rmsprop_rho, **ema)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, **ema)
+    raise ValueError(f"--optimizer={cfg.optimizer}: must be adam, rmsprop or sgd")
+
+
+def gan_optimizers(cfg):
+    """(d_optimizer, g_optimizer); EMA of the generator weights when ema_decay > 0."""
+    return (make_optimizer(cfg, cfg.d_lr),
+            make_optimizer(cfg, cfg.g_lr, ema_decay=cfg.ema_decay))
+
+
+def averaged_copy(network, optimizer):
+    """``network`` itself when ``optimizer`` keeps no EMA, else a clone holding the
+    EMA weights (the live network keeps training on its own weights).
+
+    Keras exposes no public accessor for the averages, so this reads the
+    optimizer's ``_model_variables_moving_average`` (ordered like the variables
+    it was built with, i.e. ``network.trainable_variables``).
+    """
+    if not optimizer.use_ema:
+        return network
+    clone = keras.models.clone_model(network)
+    clone.set_weights(network.get_weights())
+    averages = optimizer._model_variables_moving_average
+    for var, avg in zip(clone.trainable_variables, averages):
+        var.assign(avg)
+    return clone

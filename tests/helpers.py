@@ -1,0 +1,18 @@
+"""Small, fast run settings shared by the training tests."""
+
+from far_keras import config
+
+SMALL = dict(train_steps=200, steps_per_execution=50, log_every=50, eval_every=100,
+             checkpoint_every=100, eval_samples=500, hidden_units=16, plot_contour=False,
+             verbose=0)
+
+
+def small_config(tmp_path, name="run", **overrides):
+    values = dict(SMALL, model_dir=str(tmp_path / name),
+                  export_dir=str(tmp_path / name / "export"))
+    values.update(overrides)
+    return config.from_flat(values)
+
+
+def weights(model):
+    return [w.copy() for w in model.generator.get_weights() + model.discriminator.get_weights()]

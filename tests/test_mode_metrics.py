@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from far_keras.data import synthetic
+from far_keras.metrics import mode_coverage, sample_metrics
+
+CENTERS = synthetic.ring_centers(8, 1.0)
+SIGMA = 0.01
+
+
+def test_all_modes_evenly():
+    samples = np.repeat(CENTERS, 10, axis=0)
+    m = mode_coverage.mode_metrics(samples, CENTERS, SIGMA)
+    assert m == {"modes_covered": 8, "high_quality": 1.0, "kl_to_uniform": pytest.approx(0.0)}
+
+
+def test_one_mode():
+    samples = np.tile(CENTERS[3], (50, 1)) + 0.5 * SIGMA
+    m = mode_coverage.mode_metrics(samples, CENTERS, SIGMA)
+    assert m["modes_covered"] == 1
+    assert m["high_quality"] == 1.0
+    assert m["kl_to_uniform"] == pytest.approx(np.log(8))
+
+
+def test_points_off_every_mode():
+    samples = np.zeros((20, 2))  # the ring's centre: distance 1 = 100σ from every mode
+    m = mode_coverage.mode_metrics(samples, CENTERS, SIGMA)
+    assert m["modes_covered"] == 0 and m["high_quality"] == 0.0
+    assert m["kl_to_uniform"] == pytest.approx(np.log(8))  # the documented empty case
+
+
+def test_mixed_and_threshold_is_3_sigma():
+    inside = CENTERS[:2] + np.array([2.99 * SIGMA, 0])
+    outside = CENTERS[2:4] + np.array([3.01 * SIGMA, 0])
+    m = mode_coverage.mode_metrics(np.concatenate([inside, outside]), CENTERS, SIGMA)
+    assert m["modes_covered"] == 2 and m["high_quality"] == 0.5
+    assert m["kl_to_uniform"] == pytest.approx(np.log(8) - np.log(2))
+
+
+def test_kl_matches_histogram_formula():
+    counts = np.array([5, 1, 0, 3, 0, 0, 2, 9])
+    samples = np.repeat(CENTERS, counts, axis=0)
+    q = counts / counts.sum()
+    expected = sum(p * np.log(p * 8) for p in q if p > 0)
+    assert mode_coverage.mode_metrics(samples, CENTERS, SIGMA)["kl_to_uniform"] == pytest.approx(expected)
+
+
+def test_perfect_generator_scores_about_98_9_percent():
+    source = synthetic.make_source("ring8")
+    m = mode_coverage.mode_metrics(source.sample_numpy(20000, 0), source.centers, source.sigma)
+    assert m["modes_covered"] == 8
+    assert m["high_quality"] == pytest.approx(0.989, abs=0.003)  # P(χ²₂ ≤ 9) = 1 − e^{−4.5}
+
+
+def test_energy_distance_zero_for_same_and_positive_for_shifted():
+    x = np.random.RandomState(0).randn(300, 2)
+    assert sample_metrics.energy_distance(x, x) == pytest.approx(0.0, abs=1e-12)
+    assert sample_metrics.energy_distance(x, x + 1.0) > 0.5
+
+
+def test_memorization_score():
+    rng = np.random.RandomState(0)
+    train = rng.randn(200, 2)
+    fresh = rng.randn(2000, 2)
+    assert sample_metrics.memorization_score(train[rng.randint(0, 200, 500)], train, fresh) == 1.0
+    assert abs(sample_metrics.memorization_score(rng.randn(2000, 2), train, fresh)) < 0.1
+
+
+def test_frechet_to_gaussian():
+    rng = np.random.RandomState(0)
+    x = rng.randn(20000, 2) + np.array([3.0, 0.0])
+    # W2² between N((3,0), I) and N(0, I) is 9.
+    assert sample_metrics.frechet_to_gaussian(x, np.zeros(2), np.eye(2)) == pytest.approx(9.0, abs=0.1)

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_swiss_roll
+
+from far_keras.data import synthetic
+from far_keras.metrics import mode_coverage, sample_metrics
+
+
+def test_ring8_centres_are_eight_distinct_points_on_the_circle():
+    c = synthetic.ring_centers(8, 1.0)
+    assert len(np.unique(np.round(c, 6), axis=0)) == 8
+    np.testing.assert_allclose(np.linalg.norm(c, axis=1), 1.0)
+    np.testing.assert_allclose(c[2], [0.0, 1.0], atol=1e-12)  # k = 2: angle π/2
+
+
+def test_grid25_centres():
+    c = synthetic.grid_centers(5, 2.0)
+    assert sorted(set(c[:, 0])) == [-4, -2, 0, 2, 4] and len(c) == 25
+    assert len(np.unique(c, axis=0)) == 25
+
+
+@pytest.mark.parametrize("name,sigma", [("ring8", 0.01), ("grid25", 0.05)])
+def test_mixture_sample_statistics(name, sigma):
+    src = synthetic.make_source(name)
+    x = src.sample_numpy(40000, 0)
+    idx, _ = mode_coverage.nearest_mode(x, src.centers)
+    resid = x - src.centers[idx]
+    assert resid.std() == pytest.approx(sigma, rel=0.03)
+    counts = np.bincount(idx, minlength=len(src.centers))
+    assert counts.min() > 0.8 * len(x) / len(src.centers)  # modes equally likely
+
+
+def test_flags_change_the_parameters():
+    src = synthetic.make_source("ring8", ring_radius=2.0, ring_sigma=0.1)
+    np.testing.assert_allclose(np.linalg.norm(src.centers, axis=1), 2.0)
+    assert src.sigma == 0.1
+
+
+def test_swissroll_matches_sklearn():
+    ours = synthetic.make_source("swissroll").sample_numpy(3000, 0)
+    ref = make_swiss_roll(3000, noise=0.25, random_state=0)[0][:, [0, 2]] / 7.5
+    other = make_swiss_roll(3000, noise=0.25, random_state=1)[0][:, [0, 2]] / 7.5
+    baseline = sample_metrics.energy_distance(ref, other)
+    assert sample_metrics.energy_distance(ours, ref) < 3 * baseline + 1e-3
+    shifted = sample_metrics.energy_distance(ours * 1.2, ref)
+    assert shifted > 5 * sample_metrics.energy_distance(ours, ref)
+
+
+def test_gaussian_is_a_fixed_finite_set_chosen_by_the_seed():
+    a = synthetic.make_source("gaussian", gaussian_points=50, seed=3)
+    b = synthetic.make_source("gaussian", gaussian_points=50, seed=3)
+    c = synthetic.make_source("gaussian", gaussian_points=50, seed=4)
+    np.testing.assert_array_equal(a.train_points, b.train_points)
+    assert not np.allclose(a.train_points, c.train_points)
+    batch = a.sample_numpy(500, 0)
+    train = {tuple(p) for p in a.train_points}
+    assert all(tuple(p) in train for p in batch)
+
+
+def test_dataset_is_a_pure_function_of_seed_and_step():
+    src = synthetic.make_source("ring8")
+    full = [b.numpy() for b in synthetic.make_dataset(src, 8, seed=5, num_steps=6)]
+    tail = [b.numpy() for b in synthetic.make_dataset(src, 8, seed=5, start_step=3, num_steps=3)]
+    for x, y in zip(full[3:], tail):
+        np.testing.assert_array_equal(x, y)
+    other = next(iter(synthetic.make_dataset(src, 8, seed=6, num_steps=1))).numpy()
+    assert not np.allclose(other, full[0])
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="ring8, grid25"):
+        synthetic.make_source("ring9")

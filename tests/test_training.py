@@ -1,0 +1,97 @@
+"""Resume, NaN handling, checkpoint errors, metrics.json: in-process runs."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from far_keras import experiment
+from far_keras.data import synthetic
+from far_keras.training import callbacks, checkpointing
+from helpers import small_config
+
+
+def _final_weights(cfg):
+    # Rebuild and restore, as a user resuming would: compares what was *saved*.
+    model = experiment.build_gan(cfg)
+    checkpointing.Checkpointer(cfg.model_dir, generator=model.generator,
+                               discriminator=model.discriminator, g_optimizer=model.g_optimizer,
+                               d_optimizer=model.d_optimizer).restore_latest()
+    return model.current_step(), [v.numpy() for v in model.generator.weights + model.discriminator.weights
+                             + model.g_optimizer.variables + model.d_optimizer.variables]
+
+
+@pytest.mark.parametrize("overrides", [{}, {"regularizer": "interpolation", "ema_decay": 0.9}])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, overrides):
+    whole = small_config(tmp_path, "whole", **overrides)
+    experiment.run(whole, export_model=False, log=lambda *_: None)
+    # "Killed" after its checkpoint at step 100, then the same run started again.
+    first = small_config(tmp_path, "resumed", train_steps=100, **overrides)
+    experiment.run(first, export_model=False, log=lambda *_: None)
+    messages = []
+    result = experiment.run(small_config(tmp_path, "resumed", **overrides),
+                            export_model=False, log=messages.append)
+    assert result["resumed_from"] == 100 and "step 100" in messages[0]
+    step_a, a = _final_weights(whole)
+    step_b, b = _final_weights(small_config(tmp_path, "resumed", **overrides))
+    assert step_a == step_b == 200
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_metrics_json_has_flags_history_and_final(tmp_path):
+    cfg = small_config(tmp_path)
+    result = experiment.run(cfg, export_model=False, log=lambda *_: None)
+    with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
+        data = json.load(f)
+    assert data["flags"]["num_far"] == 16 and data["flags"]["train_steps"] == 200
+    assert [h["step"] for h in data["history"]] == [100, 200]
+    assert data["final"]["step"] == 200
+    assert set(data["final"]) >= {"modes_covered", "high_quality", "kl_to_uniform"}
+    assert data["final"]["modes_covered"] == result["metrics"]["modes_covered"]
+    assert os.path.getsize(os.path.join(cfg.model_dir, "samples.png")) > 1000
+    events = tf.io.gfile.glob(os.path.join(cfg.model_dir, "logs", "events.*"))
+    tags = set()
+    for e in tf.compat.v1.train.summary_iterator(events[0]):
+        tags.update(v.tag for v in e.summary.value)
+    assert {"train/d_loss", "train/g_loss", "train/reg", "train/d_real", "train/d_fake",
+            "train/g_grad_norm", "train/d_far", "eval/modes_covered", "eval/samples"} <= tags
+
+
+def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real_make = synthetic.make_dataset
+
+    def poisoned(source, batch_size, seed, start_step=0, num_steps=None):
+        ds = real_make(source, batch_size, seed, start_step, num_steps)
+        steps = tf.data.Dataset.range(start_step, start_step + num_steps)
+        return tf.data.Dataset.zip((ds, steps)).map(
+            lambda x, t: tf.where(t >= 150, np.nan, x))
+
+    monkeypatch.setattr(experiment.synthetic, "make_dataset", poisoned)
+    cfg = small_config(tmp_path)
+    with pytest.raises(callbacks.TrainingDiverged, match="steps 151-200.*ckpt-100"):
+        experiment.run(cfg, export_model=False, log=lambda *_: None)
+    step, values = _final_weights(cfg)
+    assert step == 100 and all(np.isfinite(v).all() for v in values)
+
+
+def test_corrupted_checkpoint_gives_clear_error(tmp_path):
+    cfg = small_config(tmp_path, train_steps=100)
+    experiment.run(cfg, export_model=False, log=lambda *_: None)
+    (data_file,) = tf.io.gfile.glob(os.path.join(cfg.model_dir, "checkpoints", "*.data-*"))
+    with open(data_file, "r+b") as f:
+        f.write(b"garbage" * 100)
+    with pytest.raises(checkpointing.CheckpointError, match="cannot restore checkpoint"):
+        experiment.run(small_config(tmp_path, train_steps=200), export_model=False)
+
+
+def test_changed_architecture_gives_clear_error(tmp_path):
+    experiment.run(small_config(tmp_path, train_steps=100), export_model=False,
+                   log=lambda *_: None)
+    with pytest.raises(checkpointing.CheckpointError, match="--hidden_units"):
+        experiment.run(small_config(tmp_path, hidden_units=32), export_model=False)
+    os.remove(os.path.join(tmp_path, "run", "run_settings.json"))  # no record left
+    with pytest.raises(checkpointing.CheckpointError, match="different model"):
+        experiment.run(small_config(tmp_path, hidden_units=32), export_model=False)

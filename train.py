@@ -1,0 +1,71 @@
+"""Trains FAR-GAN (and its baselines) from flags.
+
+  python train.py                                  # FAR-GAN on ring8, the default
+  python train.py --flagfile=configs/grid25.flags  # any experiment
+  python train.py --flagfile=configs/ring8.flags --num_far=0   # GAN-0GP-sample baseline
+
+Every flag is a field of far_keras/config.py; `python train.py --helpfull` lists them.
+Rerunning the same command resumes from the last checkpoint in --model_dir.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from far_keras import config as config_lib  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    for field, _ in config_lib.all_fields():
+        meta, default = field.metadata, field.default
+        if meta.get("choices"):
+            flags.DEFINE_enum(field.name, default, meta["choices"], meta["help"])
+        elif isinstance(default, bool):
+            flags.DEFINE_bool(field.name, default, meta["help"])
+        elif isinstance(default, int):
+            flags.DEFINE_integer(field.name, default, meta["help"])
+        elif isinstance(default, float):
+            flags.DEFINE_float(field.name, default, meta["help"])
+        else:
+            flags.DEFINE_string(field.name, default, meta["help"])
+
+
+def config_from_flags():
+    return config_lib.from_flat({f.name: FLAGS[f.name].value for f, _ in config_lib.all_fields()})
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)  # TF's INFO lines would bury the progress bar
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
+    try:
+        cfg = config_from_flags()
+    except config_lib.ConfigError as e:
+        raise app.UsageError(str(e))
+    # Imported here so that --help and flag errors come back without loading TF.
+    from far_keras import experiment
+    from far_keras.training import callbacks, checkpointing
+
+    print(f"Run {cfg.run_name}: model_dir={cfg.model_dir} export_dir={cfg.export_dir}")
+    try:
+        result = experiment.run(cfg)
+    except (checkpointing.CheckpointError, callbacks.TrainingDiverged,
+            config_lib.ConfigError) as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    print(f"Done at step {result['step']}: {result['metrics']}")
+    print(f"metrics: {os.path.join(cfg.model_dir, 'metrics.json')}  "
+          f"plot: {os.path.join(cfg.model_dir, 'samples.png')}  "
+          f"generator: {result.get('export_dir')}")
+    print(f"TensorBoard: tensorboard --logdir {cfg.model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
