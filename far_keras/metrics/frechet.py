@@ -4,6 +4,8 @@ Used by FID (Heusel et al. 2017) on Inception features and by the finite-Gaussia
 protocol on 2-D samples; one home for both.
 """
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -33,8 +35,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
             f"statistics have different shapes: {mu1.shape}/{sigma1.shape} vs "
             f"{mu2.shape}/{sigma2.shape}")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1.dot(sigma2))
-    if not np.isfinite(covmean).all():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm(sigma1.dot(sigma2))
+        singular = not np.isfinite(covmean).all()
+    except linalg.LinAlgWarning:
+        singular = True
+    if singular:  # e.g. dead feature units: a rank-deficient covariance
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
     if np.iscomplexobj(covmean):

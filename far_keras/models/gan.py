@@ -167,10 +167,8 @@ class FARGAN(keras.Model):
         if self.num_far:
             real_side = far.far_real_batch(real, self.far_samples(k))
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real_side, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits, fake_logits, reg = self.discriminator_outputs(real_side, fake, k)
             d_loss = gan_losses.discriminator_loss(real_logits, fake_logits)
-            reg = self.penalty(real_side, fake, k)
             total = (d_loss + self.reg_weight * reg) / replicas
         grads = tape.gradient(total, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
@@ -183,17 +181,27 @@ class FARGAN(keras.Model):
         if self.num_far:
             self.trackers["d_far"].update_state(tf.reduce_mean(d_real[n_real:]))
 
-    def penalty(self, real_side, fake, k):
-        """The unweighted regulariser R (the model adds λ·R to the D loss)."""
-        if self.regularizer == "real":
-            return penalties.real_gradient_penalty(self.discriminator, real_side)
+    def discriminator_outputs(self, real_side, fake, k):
+        """(D0 on the real side, D0 on the fakes, unweighted regulariser R).
+
+        One batched discriminator pass serves the loss and the penalty (the model
+        adds λ·R): for 0GP-sample R = mean ‖∇D0‖² over the real-side rows (eq. 12);
+        for 0GP-interpolation the interpolates ride along in the same batch.
+        """
+        n = tf.shape(real_side)[0]
+        points = [real_side, fake]
+        if self.regularizer == "none":
+            logits = self.discriminator(tf.concat(points, 0), training=True)
+            return logits[:n], logits[n:], tf.constant(0.0)
         if self.regularizer == "interpolation":
             alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
                                                 alg=RNG_ALG)
-            alpha = self._batch_slice(alpha)
-            return penalties.interpolation_gradient_penalty(
-                self.discriminator, real_side, fake, alpha)
-        return tf.constant(0.0)
+            points.append(penalties.interpolates(real_side, fake, self._batch_slice(alpha)))
+        logits, sq_norm = penalties.logits_and_squared_gradient_norm(
+            self.discriminator, tf.concat(points, 0))
+        m = n + tf.shape(fake)[0]
+        penalized = sq_norm[:n] if self.regularizer == "real" else sq_norm[m:]
+        return logits[:n], logits[n:m], tf.reduce_mean(penalized)
 
     def generator_step(self):
         _, replicas = _replica_info()

@@ -15,21 +15,28 @@ import tensorflow as tf
 REGULARIZERS = ("none", "real", "interpolation")
 
 
-def squared_gradient_norm(discriminator, points):
-    """‖∇_c D0(c)‖² for each row c of ``points``, shape [N].
+def logits_and_squared_gradient_norm(discriminator, points):
+    """(D0(c), ‖∇_c D0(c)‖²) for each row c of ``points``: shapes [N, 1] and [N].
 
-    The inner tape reduces D0 to a scalar *inside* its block (a tape only records
-    what runs within it) and the result stays connected to the discriminator's
-    weights, so an outer tape can differentiate the penalty (double backprop).
-    Summing over the batch is exact because D0(c_i) depends on c_i only.
+    Returning the logits lets a model take its loss and its penalty from one
+    forward pass. The inner tape reduces D0 to a scalar *inside* its block (a tape
+    only records what runs within it) and the result stays connected to the
+    discriminator's weights, so an outer tape can differentiate the penalty (double
+    backprop). Summing over the batch is exact because D0(c_i) depends on c_i only.
     """
     points = tf.convert_to_tensor(points)
     with tf.GradientTape() as tape:
         tape.watch(points)
-        total = tf.reduce_sum(discriminator(points, training=True))
+        logits = discriminator(points, training=True)
+        total = tf.reduce_sum(logits)
     grads = tape.gradient(total, points)
     grads = tf.reshape(grads, [tf.shape(grads)[0], -1])
-    return tf.reduce_sum(tf.square(grads), axis=1)
+    return logits, tf.reduce_sum(tf.square(grads), axis=1)
+
+
+def squared_gradient_norm(discriminator, points):
+    """‖∇_c D0(c)‖² for each row c of ``points``, shape [N]."""
+    return logits_and_squared_gradient_norm(discriminator, points)[1]
 
 
 def real_gradient_penalty(discriminator, real_points):

@@ -1,0 +1,227 @@
+"""FID and Inception Score of an exported generator SavedModel.
+
+  python evaluate.py --saved_model=saved_models/cifar_far --dataset=cifar10 \\
+      --output=cifar_far_eval.json
+  python evaluate.py --saved_model=saved_models/digits --dataset=digits \\
+      --weights=digits:classifiers/digits_cnn.keras --num_samples=2000
+
+The SavedModel is one written by ``far_keras.training.export.export_generator``
+(``train.py`` writes it to --export_dir); its ``sample(n, seed)`` signature draws the
+images, so nothing of far_keras is needed to *generate*. Real statistics come from
+``make_image_dataset(--dataset, ...)`` at the generator's resolution and channels
+and are cached in --stats_cache when given (reused only for the same extractor
+weights, sample count and data source).
+
+--weights picks the feature extractor:
+  imagenet                   Keras InceptionV3 ImageNet weights (downloaded once)
+  <file.h5|.weights.h5>      local Keras InceptionV3 weights
+  <directory>                a TF SavedModel of an Inception graph
+  digits:<file.keras>        the offline digits CNN (far_keras.metrics.digits_classifier);
+                             a .keras file saved from that CNN is also recognised
+                             without the prefix
+Numbers from different weights are not comparable; the output names them
+(``weights_id``).
+
+Output: printed, and written as JSON to --output when given: fid, is, is_std,
+num_samples, weights_id (plus real_source, real_samples, dataset, saved_model, seed).
+"""
+
+import json
+import os
+import sys
+import zipfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("saved_model", None, "Exported generator SavedModel directory.")
+flags.DEFINE_string("dataset", "cifar10", "Real data: a name known to "
+                    "far_keras.data.images.make_image_dataset (cifar10, cifar100, "
+                    "imagenet64, celeba, folder, npz, digits).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default $TFDS_DATA_DIR or "
+                    "~/tensorflow_datasets).")
+flags.DEFINE_string("data_path", None, "Folder (--dataset=folder) or file (--dataset=npz).")
+flags.DEFINE_integer("image_size", None, "Side of the real images; default: the "
+                     "generator's resolution.")
+flags.DEFINE_string("split", "train", "TFDS split of the real data.")
+flags.DEFINE_bool("download", False, "Let TFDS download missing data (needs internet).")
+flags.DEFINE_string("weights", "imagenet", "Feature extractor: imagenet | weights file | "
+                    "SavedModel dir | digits:<classifier.keras> (see the module doc).")
+flags.DEFINE_integer("num_samples", 10_000, "Generated images (paper: 10k for FID, 50k "
+                     "for IS).", lower_bound=2)
+flags.DEFINE_integer("real_samples", None, "Real images for the statistics; default "
+                     "--num_samples.", lower_bound=2)
+flags.DEFINE_integer("batch_size", 100, "Images per generator / extractor call.",
+                     lower_bound=1)
+flags.DEFINE_integer("splits", 10, "Inception Score splits.", lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed of the generated samples and of the real data order.",
+                     lower_bound=0)
+flags.DEFINE_string("stats_cache", None, "Optional .npz cache of the real statistics.")
+flags.DEFINE_string("output", None, "Optional JSON file for the results.")
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+DIGITS_PREFIX = "digits:"
+DIGITS_MODEL_NAME = "digits_cnn"
+
+
+class EvaluationError(RuntimeError):
+    """The inputs cannot be evaluated; the message says which and why."""
+
+
+def is_digits_classifier_file(path):
+    """True if ``path`` is a ``.keras`` archive of the digits CNN (read from its config)."""
+    if not str(path).endswith(".keras") or not os.path.isfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return config.get("config", {}).get("name") == DIGITS_MODEL_NAME
+
+
+def load_extractor(weights):
+    """The extractor for --weights (see the module docstring)."""
+    from far_keras.metrics import digits_classifier, inception
+
+    if weights.startswith(DIGITS_PREFIX) or is_digits_classifier_file(weights):
+        path = weights[len(DIGITS_PREFIX):] if weights.startswith(DIGITS_PREFIX) else weights
+        if not os.path.isfile(path):
+            raise EvaluationError(f"--weights={weights}: digits classifier file {path!r} "
+                                  "does not exist")
+        try:
+            return digits_classifier.DigitsClassifier.load(path)
+        except Exception as err:  # Keras raises ValueError/OSError/KeyError by format
+            raise EvaluationError(f"--weights={weights}: cannot load the digits classifier "
+                                  f"{path!r}: {err}") from err
+    try:
+        return inception.inception_extractor(weights)
+    except inception.InceptionWeightsError as err:
+        raise EvaluationError(f"--weights={weights}: {err}") from err
+
+
+def load_generator(path):
+    """(loaded SavedModel, sample_fn(n, seed) -> NHWC tensor, resolution, channels).
+
+    The loaded object is returned so that the caller keeps it alive while sampling.
+    """
+    import tensorflow as tf
+
+    if not path:
+        raise EvaluationError("--saved_model is required (the directory written by "
+                              "train.py's --export_dir)")
+    if not os.path.isdir(path):
+        raise EvaluationError(f"--saved_model={path}: no such directory")
+    if not (os.path.exists(os.path.join(path, "saved_model.pb"))
+            or os.path.exists(os.path.join(path, "saved_model.pbtxt"))):
+        raise EvaluationError(f"--saved_model={path}: not a SavedModel (no saved_model.pb "
+                              "in it)")
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as err:  # TF raises OSError or parse errors
+        raise EvaluationError(f"--saved_model={path}: cannot load: {err}") from err
+    signature = loaded.signatures.get("sample")
+    if signature is None:
+        raise EvaluationError(
+            f"--saved_model={path}: no 'sample(n, seed)' signature (found "
+            f"{sorted(loaded.signatures)}); export it with "
+            "far_keras.training.export.export_generator")
+
+    def sample_fn(n, seed):
+        out = signature(n=tf.constant(n, tf.int32), seed=tf.constant(seed, tf.int64))
+        return out["samples"]
+
+    probe = sample_fn(2, 0)
+    if probe.shape.rank != 4 or probe.shape[-1] not in (1, 3) or probe.shape[1] != probe.shape[2]:
+        raise EvaluationError(f"--saved_model={path}: samples have shape {probe.shape}; "
+                              "expected square images [n, H, H, 1 or 3]")
+    return loaded, sample_fn, int(probe.shape[1]), int(probe.shape[-1])
+
+
+def batch_seed(seed, index):
+    """Distinct int64 seeds for (seed, batch index) pairs (index < 2**32)."""
+    return seed * 2 ** 32 + index
+
+
+def evaluate(flag_values):
+    """Runs the evaluation described by the flag values; returns the result dict."""
+    from far_keras.data import images
+    from far_keras.metrics import image_metrics
+
+    f = flag_values
+    _keep_alive, sample_fn, resolution, channels = load_generator(f.saved_model)
+    extractor = load_extractor(f.weights)
+    image_size = f.image_size or resolution
+    real_samples = f.real_samples or f.num_samples
+    dataset = images.resolve_dataset_name(f.dataset)
+    source = f"{dataset}/{f.split}"
+    if dataset in ("folder", "npz"):
+        source = f"{dataset}:{f.data_path or ''}"
+    source += f"@{image_size}px/{channels}ch"
+
+    def real_batches():
+        return images.make_image_dataset(
+            dataset, f.batch_size, f.seed, image_size=image_size, data_dir=f.data_dir,
+            download=f.download, path=f.data_path, channels=channels, split=f.split)
+
+    if f.stats_cache:
+        real_stats = image_metrics.load_or_compute_real_statistics(
+            f.stats_cache, extractor, real_batches, real_samples, source=source,
+            progress=f.progress)
+    else:
+        real_stats = image_metrics.real_statistics(real_batches(), extractor, real_samples,
+                                                   source=source, progress=f.progress)
+    index = iter(range(2 ** 32))
+    scores = image_metrics.evaluate_generator(
+        lambda n: sample_fn(n, batch_seed(f.seed, next(index))), f.num_samples,
+        f.batch_size, extractor, real_stats, splits=f.splits, progress=f.progress)
+    return {
+        "fid": scores.fid,
+        "is": scores.inception_score,
+        "is_std": scores.inception_score_std,
+        "num_samples": scores.num_samples,
+        "weights_id": scores.weights_id,
+        "real_source": scores.real_source,
+        "real_samples": real_stats.num_samples,
+        "splits": f.splits,
+        "dataset": dataset,
+        "saved_model": f.saved_model,
+        "seed": f.seed,
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
+    if not FLAGS.saved_model:
+        raise app.UsageError("--saved_model is required")
+    if FLAGS.splits > FLAGS.num_samples:
+        raise app.UsageError(f"--splits={FLAGS.splits} must be <= --num_samples="
+                             f"{FLAGS.num_samples}")
+    if not os.path.isdir(FLAGS.saved_model):
+        # Checked before TensorFlow is imported: the common mistake fails fast.
+        print(f"ERROR: --saved_model={FLAGS.saved_model}: no such directory",
+              file=sys.stderr)
+        return 1
+    from far_keras.data.images import DatasetError
+
+    try:
+        result = evaluate(FLAGS)
+    except (EvaluationError, DatasetError) as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    text = json.dumps(result, indent=2)
+    print(text)
+    if FLAGS.output:
+        directory = os.path.dirname(FLAGS.output)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(FLAGS.output, "w") as out:
+            out.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
