@@ -25,12 +25,17 @@ VARIANTS = {
     "0gp_sample": ["--regularizer=real", "--num_far=0"],
     "0gp_interpolation": ["--regularizer=interpolation", "--num_far=0"],
     "no_penalty": ["--regularizer=none", "--num_far=0"],
+    # The SDKL paper's five models (use with an image config, e.g. celeba_sdkl.flags).
+    **{m: [f"--model={m}"] for m in ("gan", "vae", "vaegan", "sdkl", "sdkl_nosample")},
 }
 LABELS = {"far": "FAR (0GP-sample + FAR)", "0gp_sample": "0GP-sample",
-          "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty"}
+          "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty",
+          "sdkl_nosample": "SDKL without sampling", "vae": "VAE + adv. perceptual loss",
+          "vaegan": "VAEGAN", "sdkl": "SDKL", "gan": "GAN"}
 
 flags.DEFINE_string("config", None, "Flagfile (configs/*.flags) passed to every run.")
-flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run: {', '.join(VARIANTS)}.")
+flags.DEFINE_list("variants", ["far", "0gp_sample", "0gp_interpolation", "no_penalty"],
+                  f"Variants to run: {', '.join(VARIANTS)}.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 2 for a standard error).")
 flags.DEFINE_integer("jobs", 1, "Runs in parallel.", lower_bound=1)
 flags.DEFINE_string("out", None, "Output directory for runs and the table.")
@@ -58,24 +63,39 @@ def mean_se(values):
     return values.mean(), se
 
 
+SKIP = {"step", "num_samples", "inception_score_std"}
+
+
 def table(results, variants):
-    """Markdown table: one row per variant, mean ± s.e. of each final metric."""
-    first = next(iter(results.values()))
-    metric_names = [k for k, v in first[0]["final"].items()
-                    if k != "step" and isinstance(v, (int, float))]
-    steps = first[0]["final"]["step"]
+    """Markdown table: one row per variant, mean ± s.e. of each numeric final metric
+    (the union over variants; '—' where a variant has no such metric)."""
+    metric_names = []
+    for v in variants:
+        for r in results[v]:
+            for k, value in r["final"].items():
+                if k not in SKIP and isinstance(value, (int, float)) and k not in metric_names:
+                    metric_names.append(k)
+    steps = results[variants[0]][0]["final"]["step"]
     header = ["variant", "seeds", "steps"] + metric_names
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for v in variants:
         finals = [r["final"] for r in results[v]]
         cells = [LABELS.get(v, v), str(len(finals)), str(steps)]
         for m in metric_names:
-            mean, se = mean_se([f[m] for f in finals])
+            values = [f[m] for f in finals if isinstance(f.get(m), (int, float))]
+            if not values:
+                cells.append("—")
+                continue
+            mean, se = mean_se(values)
             scale = 100.0 if m == "high_quality" else 1.0
             cells.append(f"{mean * scale:.3g} ± {se * scale:.2g}")
         rows.append("| " + " | ".join(cells) + " |")
-    note = "high_quality in %; mean ± standard error over seeds." if "high_quality" in metric_names else "mean ± standard error over seeds."
-    return "\n".join(rows) + "\n\n" + note + "\n"
+    note = "mean ± standard error over seeds"
+    if "high_quality" in metric_names:
+        note += "; high_quality in %"
+    if any(m.startswith("train_") for m in metric_names):
+        note += "; train_* are the training losses' means over the last logging interval"
+    return "\n".join(rows) + "\n\n" + note + ".\n"
 
 
 def main(argv):

@@ -49,13 +49,15 @@ def main(argv):
         raise app.UsageError(str(e))
     # Imported here so that --help and flag errors come back without loading TF.
     from far_keras import experiment
+    from far_keras.data.images import DatasetError
+    from far_keras.metrics.inception import InceptionWeightsError
     from far_keras.training import callbacks, checkpointing
 
     print(f"Run {cfg.run_name}: model_dir={cfg.model_dir} export_dir={cfg.export_dir}")
     try:
         result = experiment.run(cfg)
-    except (checkpointing.CheckpointError, callbacks.TrainingDiverged,
-            config_lib.ConfigError) as e:
+    except (checkpointing.CheckpointError, callbacks.TrainingDiverged, config_lib.ConfigError,
+            DatasetError, InceptionWeightsError) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     print(f"Done at step {result['step']}: {result['metrics']}")

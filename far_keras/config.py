@@ -15,6 +15,20 @@ class ConfigError(ValueError):
     """A flag (config field) has a value that is not allowed."""
 
 
+TWO_D_DATASETS = ("ring8", "grid25", "swissroll", "gaussian")
+IMAGE_DATASETS = ("cifar10", "cifar100", "imagenet64", "celeb_a", "folder", "npz", "digits")
+ARCHITECTURES = ("mlp", "cifar", "imagenet", "digits")
+MODELS = ("far_gan", "gan", "vae", "vaegan", "sdkl", "sdkl_nosample")
+# SDKL models: native image side of each dataset.
+DEFAULT_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet64": 64, "celeb_a": 64,
+                      "folder": 64, "npz": 64, "digits": 16}
+# --architecture=auto: which networks each dataset gets.
+DEFAULT_ARCHITECTURE = {"cifar10": "cifar", "cifar100": "cifar", "imagenet64": "imagenet",
+                        "celeb_a": "imagenet", "folder": "cifar", "npz": "cifar",
+                        "digits": "digits"}
+DEFAULT_LATENT_DIM = {"mlp": 2, "cifar": 128, "imagenet": 256, "digits": 64}
+
+
 def _field(default, help, choices=None, min=None, max=None, min_exclusive=False):
     return dataclasses.field(default=default, metadata=dict(
         help=help, choices=choices, min=min, max=max, min_exclusive=min_exclusive))
@@ -45,8 +59,9 @@ class _Validated:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig(_Validated):
-    dataset: str = _field("ring8", "Training data.",
-                          choices=("ring8", "grid25", "swissroll", "gaussian"))
+    dataset: str = _field("ring8", "Training data: 2-D sets, TFDS image sets, an image "
+                          "folder or .npz file (--data_path), or sklearn's digits (offline).",
+                          choices=TWO_D_DATASETS + IMAGE_DATASETS)
     batch_size: int = _field(64, "N: samples on each side of a discriminator minibatch "
                              "(real side: N0 = N - M0 real plus M0 FAR samples).", min=2)
     ring_radius: float = _field(1.0, "ring8: radius of the ring of modes.", min=0, min_exclusive=True)
@@ -58,12 +73,35 @@ class DataConfig(_Validated):
     gaussian_points: int = _field(1000, "gaussian: size n of the fixed training set.", min=2)
     gaussian_std: float = _field(1.0, "gaussian: standard deviation of the true 2-D Gaussian.",
                                  min=0, min_exclusive=True)
+    data_dir: str = _field("", "TFDS data directory (default $TFDS_DATA_DIR or "
+                           "~/tensorflow_datasets).")
+    data_path: str = _field("", "folder: directory of images; npz: the .npz file.")
+    download: bool = _field(False, "Let TFDS download and prepare missing data (needs internet).")
+    flip: bool = _field(False, "Random horizontal flips of training images.")
+
+    def check(self):
+        if self.dataset in ("folder", "npz") and not self.data_path:
+            raise ConfigError(f"--dataset={self.dataset} needs --data_path (the "
+                              f"{'image folder' if self.dataset == 'folder' else '.npz file'})")
+
+    @property
+    def is_image(self):
+        return self.dataset in IMAGE_DATASETS
 
 
 @dataclasses.dataclass(frozen=True)
 class GANConfig(_Validated):
-    latent_dim: int = _field(2, "Dimension of z ~ N(0, I).", min=1)
+    model: str = _field("far_gan", "far_gan (FAR-GAN family: --regularizer, --num_far pick the "
+                        "variant) or one of the SDKL paper's models: gan, vae, vaegan, sdkl, "
+                        "sdkl_nosample (image data only).", choices=MODELS)
+    architecture: str = _field("auto", "Networks: mlp (Tables 3-4), cifar (ResNets of Tables "
+                               "5-6, 32x32), imagenet (Tables 7-8, 64x64), digits (small "
+                               "16x16 ResNets); auto picks by --dataset.",
+                               choices=("auto",) + ARCHITECTURES)
+    latent_dim: int = _field(0, "Dimension of z ~ N(0, I); 0 = the architecture's "
+                             "(mlp 2, cifar 128, imagenet 256, digits 64).", min=0)
     hidden_units: int = _field(64, "Width of the MLPs' hidden layers (paper: 64).", min=1)
+    base_width: int = _field(0, "ResNets' base width; 0 = the preset's (paper: 64).", min=0)
     regularizer: str = _field("real", "Gradient penalty: none, real (0GP-sample on the real "
                               "side incl. FAR samples) or interpolation (0GP-interpolation).",
                               choices=("none", "real", "interpolation"))
@@ -71,6 +109,17 @@ class GANConfig(_Validated):
     num_far: int = _field(16, "M0: generated samples put in place of real ones (0 = no FAR).", min=0)
     num_candidates: int = _field(256, "M1: candidates from which FAR picks the M0 lowest-scored.", min=1)
     d_steps: int = _field(1, "Discriminator minibatches per generator update.", min=1)
+    image_size: int = _field(0, "SDKL models: image side (0 = the dataset's: 64 for CelebA "
+                             "and ImageNet, 32 for CIFAR, 16 for digits). FAR-GAN ResNets fix "
+                             "it by --architecture.", min=0)
+    fc_units: int = _field(0, "SDKL models: width of the fully connected layers (0 = 1024 "
+                           "at 64px, 256 below).", min=0)
+    sigma: float = _field(1.0, "SDKL models: σ of the observation model N(h2(Dec(z)), σ²) on the "
+                          "discriminator's second-layer features.", min=0, min_exclusive=True)
+    ortho_weight: float = _field(1e-4, "SDKL models: weight of the discriminator's orthogonal "
+                                 "regulariser Σ‖WᵀW − I‖².", min=0)
+    reconstruction_weight: float = _field(1.0, "vaegan: γ, weight of the decoder's h2 "
+                                          "reconstruction NLL.", min=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +152,17 @@ class RunConfig(_Validated):
     eval_every: int = _field(5000, "Steps between evaluations (metrics, scatter plot).", min=1)
     checkpoint_every: int = _field(2000, "Steps between checkpoints.", min=1)
     keep_checkpoints: int = _field(3, "Checkpoints kept.", min=1)
-    eval_samples: int = _field(2500, "Generator samples per evaluation (protocol: 2500).", min=2)
+    eval_samples: int = _field(2500, "2-D: generator samples per evaluation (protocol: 2500).",
+                               min=2)
+    fid_samples: int = _field(10000, "Images: generated (and real) samples for FID and IS "
+                              "(paper: 10k for FID).", min=10)
+    is_splits: int = _field(10, "Images: Inception Score splits.", min=1)
+    inception_weights: str = _field("imagenet", "Images: FID/IS network: 'imagenet' (Keras "
+                                    "InceptionV3, downloaded once), a local weights file, "
+                                    "a SavedModel directory, or 'digits' (this project's "
+                                    "digits classifier; offline, not comparable).")
+    stats_cache: str = _field("", "Images: .npz cache of real-data feature statistics "
+                              "(default <model_dir>/../stats/<dataset>_<size>px_<weights>.npz).")
     plot_contour: bool = _field(True, "Draw the discriminator's contour under the scatter plots.")
     verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
                           min=0, max=2)
@@ -126,6 +185,22 @@ class Config:
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     def __post_init__(self):
+        if self.is_sdkl:
+            if not self.data.is_image:
+                raise ConfigError(f"--model={self.gan.model}: needs image data, not "
+                                  f"--dataset={self.data.dataset}")
+            if self.optim.ema_decay:
+                raise ConfigError(f"--ema_decay={self.optim.ema_decay}: generator EMA is "
+                                  "implemented for --model=far_gan only")
+            if self.image_size % 16:
+                raise ConfigError(f"--image_size={self.image_size}: SDKL nets need a "
+                                  "multiple of 16")
+            return
+        arch, image = self.architecture, self.data.is_image
+        if image == (arch == "mlp"):
+            raise ConfigError(
+                f"--architecture={self.gan.architecture}: --dataset={self.data.dataset} needs "
+                + ("a ResNet (cifar, imagenet, digits)" if image else "the mlp"))
         g, n = self.gan, self.data.batch_size
         if g.num_far >= n:
             raise ConfigError(f"--num_far={g.num_far}: must be < --batch_size={n} "
@@ -135,7 +210,34 @@ class Config:
                               f"{g.num_candidates} (M0 of M1)")
 
     @property
+    def is_sdkl(self):
+        """One of the SDKL paper's models (encoder/decoder/discriminator nets)."""
+        return self.gan.model != "far_gan"
+
+    @property
+    def image_size(self):
+        """SDKL models' image side."""
+        return self.gan.image_size or DEFAULT_IMAGE_SIZE.get(self.data.dataset, 64)
+
+    @property
+    def architecture(self):
+        """The networks actually used (resolves --architecture=auto)."""
+        if self.is_sdkl:
+            return "sdkl"
+        if self.gan.architecture != "auto":
+            return self.gan.architecture
+        return DEFAULT_ARCHITECTURE.get(self.data.dataset, "mlp")
+
+    @property
+    def latent_dim(self):
+        if self.is_sdkl and not self.gan.latent_dim:
+            return 128 if self.image_size >= 64 else 32
+        return self.gan.latent_dim or DEFAULT_LATENT_DIM[self.architecture]
+
+    @property
     def run_name(self):
+        if self.is_sdkl:
+            return f"{self.data.dataset}_{self.gan.model}_seed{self.run.seed}"
         far = f"far{self.gan.num_far}of{self.gan.num_candidates}" if self.gan.num_far else "nofar"
         return f"{self.data.dataset}_{self.gan.regularizer}_{far}_seed{self.run.seed}"
 

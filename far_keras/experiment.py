@@ -3,6 +3,7 @@
 ``train.py`` parses flags into a Config and calls :func:`run`; tests call it directly.
 """
 
+import dataclasses
 import os
 import time
 
@@ -10,11 +11,14 @@ import keras
 import tensorflow as tf
 
 from far_keras import config as config_lib
-from far_keras.data import synthetic
+from far_keras.data import images, synthetic
+from far_keras.models import sdkl
 from far_keras.models.gan import FARGAN
-from far_keras.nets import mlp
+from far_keras.nets import mlp, resnet
 from far_keras.training import callbacks as cb
+from far_keras.metrics import digits_classifier, inception
 from far_keras.training import checkpointing, evaluation, export, optimizers, strategy
+from far_keras.training.image_evaluation import ImageEvaluator, WithReconstructions
 
 
 def execution_settings(cfg, strategy_name=None):
@@ -29,13 +33,59 @@ def execution_settings(cfg, strategy_name=None):
     return cfg.run.jit_compile, cfg.run.steps_per_execution
 
 
+def resnet_architecture(cfg):
+    """The ResNet preset of --architecture, with --base_width/--latent_dim applied."""
+    arch = resnet.paper_architecture(cfg.architecture, cfg.gan.base_width or None)
+    if cfg.gan.latent_dim:
+        arch = dataclasses.replace(arch, latent_dim=cfg.gan.latent_dim)
+    return arch
+
+
+def build_networks(cfg):
+    """(generator, discriminator) for a Config: the MLPs on 2-D data, else ResNets."""
+    if cfg.architecture == "mlp":
+        return (mlp.mlp_generator(cfg.latent_dim, 2, cfg.gan.hidden_units),
+                mlp.mlp_discriminator(2, cfg.gan.hidden_units))
+    return resnet.build_resnet_pair(resnet_architecture(cfg))
+
+
+def image_shape(cfg):
+    """(side, channels) of the images the networks take."""
+    if cfg.is_sdkl:
+        return cfg.image_size, 1 if cfg.data.dataset == "digits" else 3
+    arch = resnet_architecture(cfg)
+    return arch.resolution, arch.channels
+
+
+def build_sdkl(cfg, strategy_name=None):
+    """One of the SDKL paper's five models for a Config, compiled."""
+    g = cfg.gan
+    size, channels = image_shape(cfg)
+    kwargs = {"reconstruction_weight": g.reconstruction_weight} if g.model == "vaegan" else {}
+    model = sdkl.build_sdkl_model(
+        g.model, resolution=size, channels=channels, latent_dim=cfg.latent_dim,
+        base_width=g.base_width or (64 if size >= 32 else 16),
+        fc_units=g.fc_units or (1024 if size >= 64 else 256), sigma=g.sigma,
+        ortho_weight=g.ortho_weight, d_steps=g.d_steps, batch_size=cfg.data.batch_size,
+        seed=cfg.run.seed, **kwargs)
+    d_opt, g_opt = optimizers.gan_optimizers(cfg.optim)
+    jit, per_call = execution_settings(cfg, strategy_name)
+    model.compile(d_opt, g_opt, jit_compile=jit, steps_per_execution=per_call)
+    return model
+
+
+def build_model(cfg, strategy_name=None):
+    """FAR-GAN or an SDKL-family model, compiled (call inside the strategy's scope)."""
+    return (build_sdkl if cfg.is_sdkl else build_gan)(cfg, strategy_name)
+
+
 def build_gan(cfg, strategy_name=None):
     """The FAR-GAN model for a Config, compiled (call inside the strategy's scope)."""
     g, d = cfg.gan, cfg.data
+    generator, discriminator = build_networks(cfg)
     model = FARGAN(
-        mlp.mlp_generator(g.latent_dim, 2, g.hidden_units),
-        mlp.mlp_discriminator(2, g.hidden_units),
-        latent_dim=g.latent_dim, batch_size=d.batch_size, regularizer=g.regularizer,
+        generator, discriminator,
+        latent_dim=cfg.latent_dim, batch_size=d.batch_size, regularizer=g.regularizer,
         reg_weight=g.reg_weight, num_far=g.num_far, num_candidates=g.num_candidates,
         d_steps=g.d_steps, seed=cfg.run.seed)
     d_opt, g_opt = optimizers.gan_optimizers(cfg.optim)
@@ -65,6 +115,53 @@ def make_source(cfg):
         gaussian_points=d.gaussian_points, gaussian_std=d.gaussian_std, seed=cfg.run.seed)
 
 
+def image_data(cfg, batch_size, seed, start_step=0, flip=None):
+    """Endless image batches for a Config, sized and coloured for its networks."""
+    size, channels = image_shape(cfg)
+    d = cfg.data
+    return images.make_image_dataset(
+        d.dataset, batch_size, seed, image_size=size, data_dir=d.data_dir or None,
+        flip=d.flip if flip is None else flip, start_step=start_step, download=d.download,
+        path=d.data_path or None, channels=channels)
+
+
+def feature_extractor(cfg, stats_dir):
+    """The FID/IS network of --inception_weights (errors clearly when unavailable)."""
+    weights = cfg.run.inception_weights
+    if weights == "digits":
+        size = image_shape(cfg)[0]
+        return digits_classifier.load_or_train_digits_classifier(
+            os.path.join(stats_dir, f"digits_classifier_{size}px.keras"), image_size=size)
+    return inception.inception_extractor(weights)
+
+
+def make_evaluator(cfg, model, writer, metrics_log, verbose):
+    """The 2-D or the image evaluator of a run (both: ``__call__(step, final)``)."""
+    r = cfg.run
+    if cfg.is_sdkl:
+        generator_fn = lambda: model.decoder  # noqa: E731
+    else:
+        generator_fn = lambda: optimizers.averaged_copy(model.generator, model.g_optimizer)  # noqa: E731
+    if not cfg.data.is_image:
+        return evaluation.TwoDEvaluator(
+            make_source(cfg), generator_fn, model.discriminator, cfg.latent_dim, writer,
+            metrics_log, num_samples=r.eval_samples, seed=r.seed, plot_contour=r.plot_contour)
+    stats_dir = os.path.join(os.path.dirname(os.path.abspath(cfg.model_dir)), "stats")
+    extractor = feature_extractor(cfg, stats_dir)
+    size = image_shape(cfg)[0]
+    tag = "".join(c if c.isalnum() else "_" for c in extractor.weights_id)[:60]
+    cache = r.stats_cache or os.path.join(stats_dir, f"{cfg.data.dataset}_{size}px_{tag}.npz")
+    evaluator = ImageEvaluator(
+        generator_fn, cfg.latent_dim, writer, metrics_log, extractor,
+        num_samples=r.fid_samples, splits=r.is_splits, seed=r.seed, stats_cache=cache,
+        real_batches_fn=lambda: image_data(cfg, 250, r.seed + 1, flip=False),
+        real_source=f"{cfg.data.dataset}/train", progress=verbose == 1)
+    if getattr(model, "encoder", None) is not None:
+        inputs = next(iter(image_data(cfg, 32, r.seed + 2, flip=False)))
+        evaluator = WithReconstructions(evaluator, model.reconstruct, inputs, writer)
+    return evaluator
+
+
 def run(cfg, export_model=True, log=print):
     """Trains (or resumes) the run described by ``cfg``; returns a summary dict.
 
@@ -72,6 +169,8 @@ def run(cfg, export_model=True, log=print):
       checkpointing.CheckpointError: unusable checkpoint in the model directory.
       callbacks.TrainingDiverged: a loss became NaN/Inf (last good checkpoint kept).
       config.ConfigError: settings that do not fit the devices.
+      images.DatasetError: image data missing or malformed.
+      inception.InceptionWeightsError: FID/IS weights unavailable.
     """
     r = cfg.run
     model_dir = cfg.model_dir
@@ -80,16 +179,12 @@ def run(cfg, export_model=True, log=print):
     checkpointing.check_compatible(model_dir, cfg.to_dict())
 
     keras.utils.set_random_seed(r.seed)  # weight initialisation
-    source = make_source(cfg)
     if execution_settings(cfg) != (r.jit_compile, r.steps_per_execution):
         log(f"--strategy={r.strategy}: running one step per call without XLA "
             "(Keras cannot run multi-step or XLA calls under MirroredStrategy).")
     with dist.scope():
-        model = build_gan(cfg)
-    ckpt = checkpointing.Checkpointer(
-        model_dir, r.keep_checkpoints, generator=model.generator,
-        discriminator=model.discriminator, g_optimizer=model.g_optimizer,
-        d_optimizer=model.d_optimizer)
+        model = build_model(cfg)
+    ckpt = checkpointing.Checkpointer(model_dir, r.keep_checkpoints, **model.checkpoint_objects())
     restored = ckpt.restore_latest()
     start = model.current_step()
     if restored:
@@ -98,21 +193,25 @@ def run(cfg, export_model=True, log=print):
         raise checkpointing.CheckpointError(
             f"{restored} is at step {start}, past --train_steps={r.train_steps}")
 
+    # Data before the evaluator: a missing dataset is reported before any download
+    # of Inception weights is tried.
+    remaining = r.train_steps - start
+    batch = model.num_real * cfg.gan.d_steps
+    if cfg.data.is_image:
+        data = image_data(cfg, batch, r.seed, start_step=start).take(remaining)
+    else:
+        data = synthetic.make_dataset(make_source(cfg), batch, r.seed,
+                                      start_step=start, num_steps=remaining)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     metrics_log = evaluation.MetricsLog(model_dir, cfg.to_dict(), start_step=start)
-    evaluate = evaluation.TwoDEvaluator(
-        source, lambda: optimizers.averaged_copy(model.generator, model.g_optimizer),
-        model.discriminator, cfg.gan.latent_dim, writer, metrics_log,
-        num_samples=r.eval_samples, seed=r.seed, plot_contour=r.plot_contour)
+    evaluate = make_evaluator(cfg, model, writer, metrics_log, r.verbose)
 
-    elapsed = 0.0
-    if start < r.train_steps:
-        remaining = r.train_steps - start
-        data = synthetic.make_dataset(source, model.num_real * cfg.gan.d_steps, r.seed,
-                                      start_step=start, num_steps=remaining)
+    elapsed, summaries = 0.0, None
+    if remaining > 0:
+        summaries = cb.ScalarSummaries(writer, r.log_every)
         callbacks = [
             cb.NanGuard(ckpt),
-            cb.ScalarSummaries(writer, r.log_every),
+            summaries,
             cb.PeriodicCheckpoint(ckpt, r.checkpoint_every),
             cb.PeriodicEvaluation(evaluate, r.eval_every),
         ]
@@ -123,13 +222,19 @@ def run(cfg, export_model=True, log=print):
 
     step = model.current_step()
     final = evaluate(step, final=True)
+    if summaries is not None and summaries.last:
+        # The training losses at the end (means over the last logging interval).
+        final = dict(final, **{f"train_{k}": v for k, v in summaries.last.items()})
+        metrics_log.add(step, final, final=True)
     with open(os.path.join(model_dir, "samples.png"), "wb") as f:
         f.write(evaluate.last_png)
     result = {"step": step, "metrics": final, "model_dir": model_dir,
               "seconds": elapsed, "resumed_from": start}
-    if export_model:
+    if export_model and cfg.is_sdkl:
+        result["export_dir"] = sdkl.export_sdkl(model, cfg.export_dir)
+    elif export_model:
         gen = optimizers.averaged_copy(model.generator, model.g_optimizer)
-        result["export_dir"] = export.export_generator(gen, cfg.gan.latent_dim, cfg.export_dir)
+        result["export_dir"] = export.export_generator(gen, cfg.latent_dim, cfg.export_dir)
     metrics_log.data["export_dir"] = result.get("export_dir")
     metrics_log.write()
     writer.close()

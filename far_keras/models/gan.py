@@ -6,18 +6,14 @@ M1 fresh candidates, with λ·0GP on that real side; then one non-saturating
 generator step. ``num_far=0`` gives plain GAN-0GP-sample (or no penalty / 0GP-
 interpolation with ``regularizer``).
 
-Randomness is counter-based: every draw is ``stateless_*`` with a seed folded from
-(seed, step, stream). We use that rather than a ``keras.random.SeedGenerator``
-because (a) a resumed run then draws exactly what the uninterrupted run would, with
-no generator state to save, and (b) every replica of a ``tf.distribute`` strategy
-draws the same *global* batch and keeps its own slice, so mirrored training on R
-devices computes the same step as one device.
+Randomness is counter-based and replica-aware: see ``models/base.py``.
 """
 
 import keras
 import tensorflow as tf
 
 from far_keras.data.synthetic import RNG_ALG
+from far_keras.models.base import AdversarialModel, local_slice, replica_info
 
 from far_keras.objectives import far, gan_losses, penalties
 
@@ -25,14 +21,7 @@ from far_keras.objectives import far, gan_losses, penalties
 _FAKE, _CANDIDATES, _ALPHA, _GEN = range(4)
 
 
-def _replica_info():
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None:  # cross-replica context: called outside strategy.run
-        return 0, 1
-    return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
-
-
-class FARGAN(keras.Model):
+class FARGAN(AdversarialModel):
     """Generator G and discriminator D0 (logits) trained with eq. (12).
 
     Args:
@@ -80,48 +69,19 @@ class FARGAN(keras.Model):
         return self.batch_size - self.num_far
 
     @property
-    def metrics(self):
-        return list(self.trackers.values())
+    def generator_variables(self):
+        return self.generator.trainable_variables
 
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
-        super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        # Built now, not at the first step, so that a checkpoint can be restored
-        # into them before training starts.
-        d_optimizer.build(self.discriminator.trainable_variables)
-        g_optimizer.build(self.generator.trainable_variables)
-        # Both networks exist already; without this Keras would try to build the
-        # model by tracing a call() that this two-network model does not have.
-        self.built = True
-
-    @property
-    def step(self):
-        """Generator updates so far: the training step counter (a variable)."""
-        return self.g_optimizer.iterations
-
-    def current_step(self):
-        """``step`` as a Python int (eagerly; works for mirrored variables too)."""
-        return int(tf.convert_to_tensor(self.step.value))
+    def checkpoint_objects(self):
+        """Everything a ``tf.train.Checkpoint`` needs to resume exactly."""
+        return dict(generator=self.generator, discriminator=self.discriminator,
+                    g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
 
     # ------------------------------------------------------------------ RNG
-    def _seed(self, *stream):
-        seed = tf.constant([self.seed, 0], tf.int64)
-        for s in (tf.cast(self.step, tf.int64),) + stream:
-            seed = tf.random.experimental.stateless_fold_in(seed, s, alg=RNG_ALG)
-        return seed
-
-    def _local_slice(self, x, global_size):
-        rid, r = _replica_info()
-        if r == 1:
-            return x
-        n = global_size // r
-        return x[rid * n:(rid + 1) * n]
-
     def _latents(self, n_global, seed):
         """This replica's slice of n_global latents z ~ N(0, I)."""
         z = tf.random.stateless_normal([n_global, self.latent_dim], seed, alg=RNG_ALG)
-        return self._local_slice(z, n_global)
+        return local_slice(z, n_global)
 
     def _batch_slice(self, x):
         """This replica's rows of a global [N] batch laid out like the real side.
@@ -132,9 +92,9 @@ class FARGAN(keras.Model):
         sample on R replicas as on one device (this matters for 0GP-interpolation).
         """
         if self.num_far == 0:
-            return self._local_slice(x, self.batch_size)
-        return tf.concat([self._local_slice(x[:self.num_real], self.num_real),
-                          self._local_slice(x[self.num_real:], self.num_far)], axis=0)
+            return local_slice(x, self.batch_size)
+        return tf.concat([local_slice(x[:self.num_real], self.num_real),
+                          local_slice(x[self.num_real:], self.num_far)], axis=0)
 
     # ---------------------------------------------------------------- steps
     def train_step(self, real):
@@ -146,7 +106,7 @@ class FARGAN(keras.Model):
 
     def far_samples(self, k):
         """D_FAR: the M0 lowest-scored of M1 fresh candidates (eq. 11), local slice."""
-        rid, r = _replica_info()
+        rid, r = replica_info()
         z = self._latents(self.num_candidates, self._seed(_CANDIDATES, k))
         candidates = self.generator(z, training=True)
         logits = self.discriminator(candidates, training=True)
@@ -156,10 +116,10 @@ class FARGAN(keras.Model):
             candidates = ctx.all_gather(candidates, axis=0)
             logits = ctx.all_gather(logits, axis=0)
         selected, _ = far.far_select(candidates, logits, self.num_far)
-        return self._local_slice(selected, self.num_far)
+        return local_slice(selected, self.num_far)
 
     def discriminator_step(self, real, k=0):
-        _, replicas = _replica_info()
+        _, replicas = replica_info()
         z = tf.random.stateless_normal([self.batch_size, self.latent_dim],
                                        self._seed(_FAKE, k), alg=RNG_ALG)
         fake = self.generator(self._batch_slice(z), training=True)
@@ -204,7 +164,7 @@ class FARGAN(keras.Model):
         return logits[:n], logits[n:m], tf.reduce_mean(penalized)
 
     def generator_step(self):
-        _, replicas = _replica_info()
+        _, replicas = replica_info()
         z = self._latents(self.batch_size, self._seed(_GEN))
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:

@@ -79,6 +79,7 @@ class ScalarSummaries(_StepCallback):
         super().__init__(every)
         self.writer = writer
         self.previous = {}
+        self.last = {}  # the last interval's means, for metrics.json
 
     def on_step(self, step, logs):
         with self.writer.as_default(step=step):
@@ -86,8 +87,8 @@ class ScalarSummaries(_StepCallback):
                 total, count = _value(metric.total), _value(metric.count)
                 last_total, last_count = self.previous.get(metric.name, (0.0, 0.0))
                 if count > last_count:
-                    tf.summary.scalar(f"train/{metric.name}",
-                                      (total - last_total) / (count - last_count))
+                    self.last[metric.name] = (total - last_total) / (count - last_count)
+                    tf.summary.scalar(f"train/{metric.name}", self.last[metric.name])
                 self.previous[metric.name] = (total, count)
 
 

@@ -17,8 +17,8 @@ class CheckpointError(RuntimeError):
 
 # Settings that change the shapes or meaning of what is checkpointed: resuming
 # with other values would silently train a different experiment.
-COMPATIBILITY_KEYS = ("dataset", "latent_dim", "hidden_units", "optimizer", "ema_decay",
-                      "seed", "model", "resolution")
+COMPATIBILITY_KEYS = ("dataset", "architecture", "latent_dim", "hidden_units", "base_width",
+                      "optimizer", "ema_decay", "seed", "model")
 
 
 class Checkpointer:

@@ -207,3 +207,30 @@ class ImageEvaluator:
         self.writer.flush()
         self.log.add(step, metrics, final=final)
         return metrics
+
+
+class WithReconstructions:
+    """Wraps an evaluator: also writes ``eval/reconstructions``, fixed real inputs
+    (left) beside their reconstructions Dec(E[q(z|x)]) (right), for models with an
+    encoder (the SDKL paper's VAE, VAEGAN, SDKL, SDKL without sampling)."""
+
+    def __init__(self, evaluator, reconstruct, inputs, writer, rows=4):
+        self.evaluator = evaluator
+        self.reconstruct = reconstruct
+        self.inputs = inputs
+        self.writer = writer
+        self.rows = rows
+
+    @property
+    def last_png(self):
+        return self.evaluator.last_png
+
+    def __call__(self, step, final=False):
+        metrics = self.evaluator(step, final=final)
+        x = np.asarray(self.inputs)
+        rec = np.asarray(self.reconstruct(self.inputs))
+        pairs = np.concatenate([image_grid(x, self.rows), image_grid(rec, self.rows)], axis=1)
+        with self.writer.as_default(step=step):
+            tf.summary.image("eval/reconstructions", to_uint8(pairs)[None])
+        self.writer.flush()
+        return metrics

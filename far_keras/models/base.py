@@ -1,0 +1,79 @@
+"""What FAR-GAN and the SDKL family share: two optimizers, the step counter,
+counter-based randomness and the replica bookkeeping of ``tf.distribute``.
+
+Randomness is counter-based: every draw is ``stateless_*`` with a seed folded from
+(seed, step, stream, ...), the step being the generator optimizer's ``iterations``.
+We use that rather than a ``keras.random.SeedGenerator`` because (a) a resumed run
+then draws exactly what the uninterrupted run would, with no generator state to
+save, and (b) every replica of a strategy draws the same *global* batch and keeps its
+own slice, so R replicas compute the same step as one device. (Under XLA the
+stateless kernels give other numbers than without it: jit and non-jit runs are each
+deterministic, not equal to each other.)
+"""
+
+import keras
+import tensorflow as tf
+
+from far_keras.data.synthetic import RNG_ALG
+
+
+def replica_info():
+    """(replica id, number of replicas); (0, 1) outside ``strategy.run``."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:  # cross-replica context
+        return 0, 1
+    return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+
+
+def local_slice(x, global_size):
+    """This replica's equal share of the first axis of a global tensor."""
+    rid, r = replica_info()
+    if r == 1:
+        return x
+    n = global_size // r
+    return x[rid * n:(rid + 1) * n]
+
+
+class AdversarialModel(keras.Model):
+    """A discriminator optimizer, a generator-side optimizer, and their bookkeeping.
+
+    Subclasses set ``self.seed`` and define ``generator_variables`` (what
+    ``g_optimizer`` updates) and ``checkpoint_objects()``.
+    """
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        # Built now, not at the first step, so that a checkpoint can be restored
+        # into them before training starts.
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator_variables)
+        # The networks exist already; without this Keras would try to build the
+        # model by tracing a call() that these multi-network models do not have.
+        self.built = True
+
+    @property
+    def num_real(self):
+        """Real samples per discriminator minibatch (FAR-GAN: N0 = N − M0)."""
+        return self.batch_size
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def step(self):
+        """Generator-side updates so far (a variable): the training step counter."""
+        return self.g_optimizer.iterations
+
+    def current_step(self):
+        """``step`` as a Python int (eagerly; works for mirrored variables too)."""
+        return int(tf.convert_to_tensor(self.step.value))
+
+    def _seed(self, *stream):
+        """Stateless seed for (seed, step, *stream)."""
+        seed = tf.constant([self.seed, 0], tf.int64)
+        for s in (tf.cast(self.step, tf.int64),) + stream:
+            seed = tf.random.experimental.stateless_fold_in(seed, s, alg=RNG_ALG)
+        return seed
