@@ -22,11 +22,13 @@ from far_keras.training.image_evaluation import ImageEvaluator, WithReconstructi
 
 
 def execution_settings(cfg, strategy_name=None):
-    """(jit_compile, steps_per_execution) actually used.
+    """(jit_compile, steps per call) actually used.
 
     Under MirroredStrategy, Keras 3.15 / TF 2.21 fail with several steps per call
     ("You must feed a value for placeholder ... while/cond", even for a plain
     Sequential model) and with XLA; there we run one uncompiled step per call.
+    Elsewhere the steps of one call run in the model's in-graph loop
+    (``AdversarialModel.compile(steps_per_call=...)``), fed [K, batch, ...] chunks.
     """
     if (strategy_name or cfg.run.strategy) == "mirrored":
         return False, 1
@@ -70,7 +72,7 @@ def build_sdkl(cfg, strategy_name=None):
         seed=cfg.run.seed, **kwargs)
     d_opt, g_opt = optimizers.gan_optimizers(cfg.optim)
     jit, per_call = execution_settings(cfg, strategy_name)
-    model.compile(d_opt, g_opt, jit_compile=jit, steps_per_execution=per_call)
+    model.compile(d_opt, g_opt, jit_compile=jit, steps_per_call=per_call)
     return model
 
 
@@ -90,7 +92,7 @@ def build_gan(cfg, strategy_name=None):
         d_steps=g.d_steps, seed=cfg.run.seed)
     d_opt, g_opt = optimizers.gan_optimizers(cfg.optim)
     jit, per_call = execution_settings(cfg, strategy_name)
-    model.compile(d_opt, g_opt, jit_compile=jit, steps_per_execution=per_call)
+    model.compile(d_opt, g_opt, jit_compile=jit, steps_per_call=per_call)
     return model
 
 
@@ -202,6 +204,9 @@ def run(cfg, export_model=True, log=print):
     else:
         data = synthetic.make_dataset(make_source(cfg), batch, r.seed,
                                       start_step=start, num_steps=remaining)
+    per_call = model.steps_per_call
+    if per_call > 1:
+        data = data.batch(per_call, drop_remainder=True)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     metrics_log = evaluation.MetricsLog(model_dir, cfg.to_dict(), start_step=start)
     evaluate = make_evaluator(cfg, model, writer, metrics_log, r.verbose)
@@ -216,8 +221,8 @@ def run(cfg, export_model=True, log=print):
             cb.PeriodicEvaluation(evaluate, r.eval_every),
         ]
         t0 = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=callbacks, shuffle=False,
-                  verbose=r.verbose)
+        model.fit(data, epochs=1, steps_per_epoch=remaining // per_call, callbacks=callbacks,
+                  shuffle=False, verbose=r.verbose)
         elapsed = time.perf_counter() - t0
 
     step = model.current_step()

@@ -97,12 +97,11 @@ class FARGAN(AdversarialModel):
                           local_slice(x[self.num_real:], self.num_far)], axis=0)
 
     # ---------------------------------------------------------------- steps
-    def train_step(self, real):
+    def train_one(self, real):
         real_batches = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
         for k, real_k in enumerate(real_batches):
             self.discriminator_step(real_k, k)
         self.generator_step()
-        return {name: m.result() for name, m in self.trackers.items()}
 
     def far_samples(self, k):
         """D_FAR: the M0 lowest-scored of M1 fresh candidates (eq. 11), local slice."""

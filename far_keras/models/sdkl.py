@@ -164,12 +164,11 @@ class SDKLFamilyModel(AdversarialModel):
         return self.head(h2 + self.sigma * eps, training=training)
 
     # --------------------------------------------------------------- steps
-    def train_step(self, real):
+    def train_one(self, real):
         real_batches = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
         for k, real_k in enumerate(real_batches):
             self.discriminator_step(real_k, k)
         self.generator_step(real_batches[-1])
-        return {name: m.result() for name, m in self.trackers.items()}
 
     def discriminator_fakes(self, real, k):
         """Generated images for D's k-th minibatch, made outside D's tape."""
