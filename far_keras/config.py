@@ -147,7 +147,10 @@ class RunConfig(_Validated):
     seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
     steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)
     jit_compile: bool = _field(True, "XLA-compile the training step.")
-    strategy: str = _field("default", "tf.distribute strategy.", choices=("default", "mirrored"))
+    strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored "
+                           "(all local GPUs or CPUs), multi_worker (several machines, "
+                           "configured by TF_CONFIG).",
+                           choices=("default", "mirrored", "multi_worker"))
     log_every: int = _field(100, "Steps between TensorBoard scalar summaries (means over the interval).", min=1)
     eval_every: int = _field(5000, "Steps between evaluations (metrics, scatter plot).", min=1)
     checkpoint_every: int = _field(2000, "Steps between checkpoints.", min=1)

@@ -30,7 +30,7 @@ def execution_settings(cfg, strategy_name=None):
     Elsewhere the steps of one call run in the model's in-graph loop
     (``AdversarialModel.compile(steps_per_call=...)``), fed [K, batch, ...] chunks.
     """
-    if (strategy_name or cfg.run.strategy) == "mirrored":
+    if (strategy_name or cfg.run.strategy) in ("mirrored", "multi_worker"):
         return False, 1
     return cfg.run.jit_compile, cfg.run.steps_per_execution
 
@@ -164,6 +164,20 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
     return evaluator
 
 
+def _run_worker(model, data, ckpt, remaining, r):
+    """A non-chief worker: trains in step with the chief and saves its checkpoints."""
+    if remaining > 0:
+        # Reading the metrics' sync-on-read variables is a collective: the workers
+        # must do it whenever the chief does, so they summarise into a no-op writer.
+        callbacks = [cb.NanGuard(ckpt),
+                     cb.ScalarSummaries(tf.summary.create_noop_writer(), r.log_every),
+                     cb.PeriodicCheckpoint(ckpt, r.checkpoint_every)]
+        model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=callbacks,
+                  shuffle=False, verbose=0)
+    return {"step": model.current_step(), "metrics": {}, "chief": False,
+            "checkpoint": ckpt.manager.latest_checkpoint}
+
+
 def run(cfg, export_model=True, log=print):
     """Trains (or resumes) the run described by ``cfg``; returns a summary dict.
 
@@ -176,9 +190,17 @@ def run(cfg, export_model=True, log=print):
     """
     r = cfg.run
     model_dir = cfg.model_dir
-    dist = strategy.make_strategy(r.strategy)
+    try:
+        dist = strategy.make_strategy(r.strategy)
+    except ValueError as e:
+        raise config_lib.ConfigError(str(e)) from None
     _check_divisible(cfg, dist.num_replicas_in_sync)
-    checkpointing.check_compatible(model_dir, cfg.to_dict())
+    # Only the chief writes logs, metrics and exports; other workers of a
+    # multi-worker run keep their checkpoints apart (tf.distribute needs every
+    # worker to save) and restore from the chief's.
+    is_chief, task_id = strategy.worker_role(dist)
+    if is_chief:
+        checkpointing.check_compatible(model_dir, cfg.to_dict())
 
     keras.utils.set_random_seed(r.seed)  # weight initialisation
     if execution_settings(cfg) != (r.jit_compile, r.steps_per_execution):
@@ -186,7 +208,9 @@ def run(cfg, export_model=True, log=print):
             "(Keras cannot run multi-step or XLA calls under MirroredStrategy).")
     with dist.scope():
         model = build_model(cfg)
-    ckpt = checkpointing.Checkpointer(model_dir, r.keep_checkpoints, **model.checkpoint_objects())
+    ckpt = checkpointing.Checkpointer(
+        model_dir if is_chief else os.path.join(model_dir, "workers", f"worker{task_id}"),
+        r.keep_checkpoints, restore_from=model_dir, **model.checkpoint_objects())
     restored = ckpt.restore_latest()
     start = model.current_step()
     if restored:
@@ -207,6 +231,9 @@ def run(cfg, export_model=True, log=print):
     per_call = model.steps_per_call
     if per_call > 1:
         data = data.batch(per_call, drop_remainder=True)
+    data = strategy.distribute_batches(data, dist)
+    if not is_chief:
+        return _run_worker(model, data, ckpt, remaining, r)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     metrics_log = evaluation.MetricsLog(model_dir, cfg.to_dict(), start_step=start)
     evaluate = make_evaluator(cfg, model, writer, metrics_log, r.verbose)

@@ -69,7 +69,12 @@ class AdversarialModel(keras.Model):
                 return i + 1
 
             tf.while_loop(lambda i: i < self.steps_per_call, body, [tf.constant(0)])
-        return {name: m.result() for name, m in self.trackers.items()}
+        logs = {name: m.result() for name, m in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces train_step outputs across workers with a "mean" over
+            # axis 0, which fails on scalars: give them that axis.
+            logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
+        return logs
 
     def train_one(self, real):
         """One training step on one batch of real data (the paper's algorithm)."""

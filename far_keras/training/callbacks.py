@@ -9,6 +9,7 @@ steps; the config requires every interval to be a multiple of k.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -55,7 +56,8 @@ class NanGuard(keras.callbacks.Callback):
         self.last_step = self.model.current_step()
 
     def on_train_batch_end(self, batch, logs=None):
-        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        values = {k: float(np.mean(v)) for k, v in (logs or {}).items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             self.model.stop_training = True
             last = self.checkpointer.latest if self.checkpointer else None

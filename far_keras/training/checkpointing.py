@@ -22,13 +22,21 @@ COMPATIBILITY_KEYS = ("dataset", "architecture", "latent_dim", "hidden_units", "
 
 
 class Checkpointer:
-    def __init__(self, directory, keep=3, **objects):
+    """Saves under <directory>/checkpoints; restores from <restore_from>/checkpoints
+    (default: the same). A multi-worker run's non-chief workers save to their own
+    directory and restore from the chief's, as tf.distribute requires every worker
+    to take part in saving."""
+
+    def __init__(self, directory, keep=3, restore_from=None, **objects):
         self.directory = os.path.join(directory, "checkpoints")
+        self.restore_directory = os.path.join(restore_from or directory, "checkpoints")
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=keep)
 
     @property
     def latest(self):
+        if self.restore_directory != self.directory:
+            return tf.train.latest_checkpoint(self.restore_directory)
         return self.manager.latest_checkpoint
 
     def save(self, step):
@@ -38,9 +46,10 @@ class Checkpointer:
         """Restores the newest checkpoint; returns its path, or None if there is none."""
         path = self.latest
         if path is None:
-            if tf.io.gfile.exists(self.directory) and tf.io.gfile.listdir(self.directory):
+            if (tf.io.gfile.exists(self.restore_directory)
+                    and tf.io.gfile.listdir(self.restore_directory)):
                 raise CheckpointError(
-                    f"{self.directory} has files but no readable 'checkpoint' index; "
+                    f"{self.restore_directory} has files but no readable 'checkpoint' index; "
                     "it is corrupted. Move it away to start afresh.")
             return None
         try:

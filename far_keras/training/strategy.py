@@ -1,8 +1,11 @@
-"""tf.distribute strategies by name."""
+"""tf.distribute strategies by name, the chief's role, and per-replica input."""
+
+import json
+import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def make_strategy(name):
@@ -13,4 +16,53 @@ def make_strategy(name):
         gpus = tf.config.list_logical_devices("GPU")
         devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+                             "(cluster and task of this worker; see the README)")
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"--strategy={name}: must be one of {', '.join(STRATEGIES)}")
+
+
+def worker_role(strategy):
+    """(is_chief, task_id) of this process; (True, 0) without a cluster.
+
+    The chief is task 'chief', or 'worker' 0 when the cluster has no 'chief'.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return (task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief),
+            task_id)
+
+
+def distribute_batches(dataset, strategy):
+    """Per-replica input: replica r of R gets the r-th of R equal slices of every
+    global batch, on one machine or many.
+
+    We split ourselves (``distribute_datasets_from_function``) rather than let
+    tf.distribute auto-shard: its DATA policy would hand *whole steps* to different
+    workers, and the models rely on replica r holding slice r (their global random
+    draws are sliced the same way).
+    """
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return dataset
+
+    def dataset_fn(ctx):
+        local = replicas // ctx.num_input_pipelines
+        first = ctx.input_pipeline_id * local
+
+        def my_slices(batch):
+            parts = tf.stack(tf.split(batch, replicas))[first:first + local]
+            return tf.data.Dataset.from_tensor_slices(parts)
+
+        return dataset.flat_map(my_slices)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)

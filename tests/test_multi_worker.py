@@ -1,0 +1,79 @@
+"""Two worker processes on localhost (MultiWorkerMirroredStrategy) train the same
+model as one process, and only the chief writes logs, metrics and exports."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SETTINGS = dict(train_steps=40, steps_per_execution=10, log_every=10, eval_every=40,
+                checkpoint_every=20, eval_samples=200, hidden_units=16, verbose=0,
+                plot_contour=False)
+
+WORKER = r"""
+import sys
+sys.path.insert(0, ROOT)
+from far_keras import config, experiment
+cfg = config.from_flat(dict(SETTINGS, strategy="multi_worker", model_dir=MODEL_DIR,
+                            export_dir=MODEL_DIR + "/export"))
+experiment.run(cfg, log=lambda *_: None)
+"""
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _weights(model_dir, single=False):
+    sys.path.insert(0, ROOT)
+    from far_keras import config, experiment
+    from far_keras.training import checkpointing
+    cfg = config.from_flat(dict(SETTINGS, model_dir=model_dir, jit_compile=False,
+                                steps_per_execution=1 if single else 10))
+    model = experiment.build_model(cfg)
+    checkpointing.Checkpointer(model_dir, **model.checkpoint_objects()).restore_latest()
+    assert model.current_step() == 40
+    return model.generator.get_weights() + model.discriminator.get_weights()
+
+
+def test_two_workers_match_one_process(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    model_dir = str(tmp_path / "multi")
+    procs = []
+    for task in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": task}}))
+        script = f"ROOT = {ROOT!r}\nSETTINGS = {SETTINGS!r}\nMODEL_DIR = {model_dir!r}\n" + WORKER
+        procs.append(subprocess.Popen([sys.executable, "-c", script], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-4000:]
+
+    from far_keras import config, experiment
+    single_dir = str(tmp_path / "single")
+    experiment.run(config.from_flat(dict(SETTINGS, model_dir=single_dir, jit_compile=False,
+                                         steps_per_execution=1)),
+                   export_model=False, log=lambda *_: None)
+    single = _weights(single_dir, single=True)
+    chief = _weights(model_dir)
+    other = _weights(os.path.join(model_dir, "workers", "worker1"))
+    for a, b, c in zip(single, chief, other):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(b, c)
+    # Only the chief wrote logs, metrics and the export.
+    assert os.path.exists(os.path.join(model_dir, "metrics.json"))
+    assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
+    worker_files = os.listdir(os.path.join(model_dir, "workers", "worker1"))
+    assert worker_files == ["checkpoints"]
