@@ -38,6 +38,7 @@ flags.DEFINE_list("variants", ["far", "0gp_sample", "0gp_interpolation", "no_pen
                   f"Variants to run: {', '.join(VARIANTS)}.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 2 for a standard error).")
 flags.DEFINE_integer("jobs", 1, "Runs in parallel.", lower_bound=1)
+flags.DEFINE_list("columns", [], "Final metrics to tabulate (default: every numeric one).")
 flags.DEFINE_string("out", None, "Output directory for runs and the table.")
 FLAGS = flags.FLAGS
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -66,7 +67,7 @@ def mean_se(values):
 SKIP = {"step", "num_samples", "inception_score_std"}
 
 
-def table(results, variants):
+def table(results, variants, columns=()):
     """Markdown table: one row per variant, mean ± s.e. of each numeric final metric
     (the union over variants; '—' where a variant has no such metric)."""
     metric_names = []
@@ -75,6 +76,8 @@ def table(results, variants):
             for k, value in r["final"].items():
                 if k not in SKIP and isinstance(value, (int, float)) and k not in metric_names:
                     metric_names.append(k)
+    if columns:
+        metric_names = [m for m in columns if m in metric_names]
     steps = results[variants[0]][0]["final"]["step"]
     header = ["variant", "seeds", "steps"] + metric_names
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -120,7 +123,7 @@ def main(argv):
             v, s = futures[fut]
             results[v].append(fut.result())
             print(f"[{i}/{len(jobs)}] {v} seed {s}: {results[v][-1]['final']}", flush=True)
-    md = table(results, FLAGS.variants)
+    md = table(results, FLAGS.variants, FLAGS.columns)
     with open(os.path.join(FLAGS.out, "table.md"), "w") as f:
         f.write(md)
     with open(os.path.join(FLAGS.out, "results.json"), "w") as f:

@@ -124,7 +124,8 @@ class GANConfig(_Validated):
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig(_Validated):
-    optimizer: str = _field("adam", "Optimizer of both networks.", choices=("adam", "rmsprop", "sgd"))
+    optimizer: str = _field("rmsprop", "Optimizer of both networks.",
+                            choices=("adam", "rmsprop", "sgd"))
     g_lr: float = _field(0.003, "Generator learning rate.", min=0, min_exclusive=True)
     d_lr: float = _field(0.003, "Discriminator learning rate.", min=0, min_exclusive=True)
     beta1: float = _field(0.5, "Adam β1.", min=0, max=1)
@@ -147,6 +148,10 @@ class RunConfig(_Validated):
     seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
     steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)
     jit_compile: bool = _field(True, "XLA-compile the training step.")
+    mixed_precision: str = _field("none", "GPU speed: compute in float16 (with dynamic loss "
+                                  "scaling) or bfloat16, keep weights, losses and the "
+                                  "gradient penalty in float32.",
+                                  choices=("none", "mixed_float16", "mixed_bfloat16"))
     strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored "
                            "(all local GPUs or CPUs), multi_worker (several machines, "
                            "configured by TF_CONFIG).",
@@ -195,6 +200,10 @@ class Config:
             if self.optim.ema_decay:
                 raise ConfigError(f"--ema_decay={self.optim.ema_decay}: generator EMA is "
                                   "implemented for --model=far_gan only")
+            if self.run.mixed_precision != "none":
+                raise ConfigError(f"--mixed_precision={self.run.mixed_precision}: implemented "
+                                  "for --model=far_gan only (the TFP observation model "
+                                  "stays in float32)")
             if self.image_size % 16:
                 raise ConfigError(f"--image_size={self.image_size}: SDKL nets need a "
                                   "multiple of 16")

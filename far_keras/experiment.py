@@ -3,6 +3,7 @@
 ``train.py`` parses flags into a Config and calls :func:`run`; tests call it directly.
 """
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -43,6 +44,21 @@ def resnet_architecture(cfg):
     return arch
 
 
+@contextlib.contextmanager
+def precision_policy(name):
+    """Builds layers under a Keras dtype policy without leaving it set globally
+    (layers keep the policy they were built with)."""
+    if name == "none":
+        yield
+        return
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
 def build_networks(cfg):
     """(generator, discriminator) for a Config: the MLPs on 2-D data, else ResNets."""
     if cfg.architecture == "mlp":
@@ -64,13 +80,15 @@ def build_sdkl(cfg, strategy_name=None):
     g = cfg.gan
     size, channels = image_shape(cfg)
     kwargs = {"reconstruction_weight": g.reconstruction_weight} if g.model == "vaegan" else {}
-    model = sdkl.build_sdkl_model(
-        g.model, resolution=size, channels=channels, latent_dim=cfg.latent_dim,
+    with precision_policy(cfg.run.mixed_precision):
+        model = sdkl.build_sdkl_model(
+            g.model, resolution=size, channels=channels, latent_dim=cfg.latent_dim,
         base_width=g.base_width or (64 if size >= 32 else 16),
         fc_units=g.fc_units or (1024 if size >= 64 else 256), sigma=g.sigma,
         ortho_weight=g.ortho_weight, d_steps=g.d_steps, batch_size=cfg.data.batch_size,
         seed=cfg.run.seed, **kwargs)
-    d_opt, g_opt = optimizers.gan_optimizers(cfg.optim)
+    d_opt, g_opt = optimizers.gan_optimizers(
+        cfg.optim, loss_scaling=cfg.run.mixed_precision == "mixed_float16")
     jit, per_call = execution_settings(cfg, strategy_name)
     model.compile(d_opt, g_opt, jit_compile=jit, steps_per_call=per_call)
     return model
@@ -84,13 +102,15 @@ def build_model(cfg, strategy_name=None):
 def build_gan(cfg, strategy_name=None):
     """The FAR-GAN model for a Config, compiled (call inside the strategy's scope)."""
     g, d = cfg.gan, cfg.data
-    generator, discriminator = build_networks(cfg)
+    with precision_policy(cfg.run.mixed_precision):
+        generator, discriminator = build_networks(cfg)
     model = FARGAN(
         generator, discriminator,
         latent_dim=cfg.latent_dim, batch_size=d.batch_size, regularizer=g.regularizer,
         reg_weight=g.reg_weight, num_far=g.num_far, num_candidates=g.num_candidates,
         d_steps=g.d_steps, seed=cfg.run.seed)
-    d_opt, g_opt = optimizers.gan_optimizers(cfg.optim)
+    d_opt, g_opt = optimizers.gan_optimizers(
+        cfg.optim, loss_scaling=cfg.run.mixed_precision == "mixed_float16")
     jit, per_call = execution_settings(cfg, strategy_name)
     model.compile(d_opt, g_opt, jit_compile=jit, steps_per_call=per_call)
     return model

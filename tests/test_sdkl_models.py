@@ -118,7 +118,7 @@ def test_generator_step_leaves_discriminator_alone(name, digits):
     if model.has_encoder:
         n_enc = len(model.encoder.trainable_variables)
         assert any(moved[:n_enc]), "encoder not updated"
-    assert model.current_step() == 1 and int(model.d_optimizer.iterations) == 0
+    assert int(model.g_optimizer.iterations) == 1 and int(model.d_optimizer.iterations) == 0
     # And the D step moves D only.
     model.discriminator_step(real)
     for a, b in zip(g_after, values(model.generator_variables)):

@@ -2,7 +2,7 @@
 counter-based randomness and the replica bookkeeping of ``tf.distribute``.
 
 Randomness is counter-based: every draw is ``stateless_*`` with a seed folded from
-(seed, step, stream, ...), the step being the generator optimizer's ``iterations``.
+(seed, step, stream, ...), the step being the model's ``train_counter``.
 We use that rather than a ``keras.random.SeedGenerator`` because (a) a resumed run
 then draws exactly what the uninterrupted run would, with no generator state to
 save, and (b) every replica of a strategy draws the same *global* batch and keeps its
@@ -52,6 +52,12 @@ class AdversarialModel(keras.Model):
         self.steps_per_call = steps_per_call
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
+        # Our own counter rather than g_optimizer.iterations: under float16 loss
+        # scaling a step with non-finite gradients is skipped by the optimizer, but
+        # it is still a training step (data and random draws move on).
+        self.train_counter = keras.Variable(0, dtype="int64", trainable=False,
+                                            aggregation="only_first_replica",
+                                            name="train_step")
         # Built now, not at the first step, so that a checkpoint can be restored
         # into them before training starts.
         d_optimizer.build(self.discriminator.trainable_variables)
@@ -63,9 +69,11 @@ class AdversarialModel(keras.Model):
     def train_step(self, data):
         if self.steps_per_call == 1:
             self.train_one(data)
+            self.train_counter.assign_add(1)
         else:
             def body(i):
                 self.train_one(tf.gather(data, i))
+                self.train_counter.assign_add(1)
                 return i + 1
 
             tf.while_loop(lambda i: i < self.steps_per_call, body, [tf.constant(0)])
@@ -91,8 +99,16 @@ class AdversarialModel(keras.Model):
 
     @property
     def step(self):
-        """Generator-side updates so far (a variable): the training step counter."""
-        return self.g_optimizer.iterations
+        """Training steps so far (a variable): the RNG's step counter."""
+        return self.train_counter
+
+    def checkpoint_objects(self):
+        """Everything a ``tf.train.Checkpoint`` needs to resume exactly."""
+        return dict(self.network_objects(), step=self.train_counter)
+
+    def network_objects(self):
+        """The networks and optimizers to checkpoint (subclasses)."""
+        raise NotImplementedError
 
     def current_step(self):
         """``step`` as a Python int (eagerly; works for mirrored variables too)."""

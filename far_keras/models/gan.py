@@ -72,8 +72,8 @@ class FARGAN(AdversarialModel):
     def generator_variables(self):
         return self.generator.trainable_variables
 
-    def checkpoint_objects(self):
-        """Everything a ``tf.train.Checkpoint`` needs to resume exactly."""
+    def network_objects(self):
+        """The networks and optimizers to checkpoint (the step is the base's)."""
         return dict(generator=self.generator, discriminator=self.discriminator,
                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
 
@@ -107,8 +107,8 @@ class FARGAN(AdversarialModel):
         """D_FAR: the M0 lowest-scored of M1 fresh candidates (eq. 11), local slice."""
         rid, r = replica_info()
         z = self._latents(self.num_candidates, self._seed(_CANDIDATES, k))
-        candidates = self.generator(z, training=True)
-        logits = self.discriminator(candidates, training=True)
+        candidates = self._g(z)
+        logits = self._d(candidates)
         if r > 1:
             # Selection is over the *global* candidate set, as on one device.
             ctx = tf.distribute.get_replica_context()
@@ -121,14 +121,15 @@ class FARGAN(AdversarialModel):
         _, replicas = replica_info()
         z = tf.random.stateless_normal([self.batch_size, self.latent_dim],
                                        self._seed(_FAKE, k), alg=RNG_ALG)
-        fake = self.generator(self._batch_slice(z), training=True)
+        fake = self._g(self._batch_slice(z))
         real_side = real
         if self.num_far:
             real_side = far.far_real_batch(real, self.far_samples(k))
         with tf.GradientTape() as tape:
             real_logits, fake_logits, reg = self.discriminator_outputs(real_side, fake, k)
             d_loss = gan_losses.discriminator_loss(real_logits, fake_logits)
-            total = (d_loss + self.reg_weight * reg) / replicas
+            # (scaled inside the tape: float16 compute uses dynamic loss scaling)
+            total = self.d_optimizer.scale_loss((d_loss + self.reg_weight * reg) / replicas)
         grads = tape.gradient(total, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         n_real = tf.shape(real)[0]
@@ -150,7 +151,7 @@ class FARGAN(AdversarialModel):
         n = tf.shape(real_side)[0]
         points = [real_side, fake]
         if self.regularizer == "none":
-            logits = self.discriminator(tf.concat(points, 0), training=True)
+            logits = self._d(tf.concat(points, 0))
             return logits[:n], logits[n:], tf.constant(0.0)
         if self.regularizer == "interpolation":
             alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
@@ -167,20 +168,30 @@ class FARGAN(AdversarialModel):
         z = self._latents(self.batch_size, self._seed(_GEN))
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
-            per_sample = gan_losses.generator_loss_per_sample(
-                self.discriminator(fake, training=True))
+            fake = self._g(z)
+            per_sample = gan_losses.generator_loss_per_sample(self._d(fake))
             # The sum (inside the tape, or the tape would not see it) makes each row
             # of ∂/∂fake the gradient of that sample's own loss ℓ(y), eqs. (5)-(6);
             # one backward pass gives both the update and that diagnostic.
-            summed = tf.reduce_sum(per_sample)
+            # (times the loss scale under float16 compute; 1 otherwise)
+            loss_scale = self.g_optimizer.scale_loss(tf.constant(1.0))
+            summed = tf.reduce_sum(per_sample) * loss_scale
         g_loss = tf.reduce_mean(per_sample)
         grads = tape.gradient(summed, g_vars + [fake])
-        scale = 1.0 / tf.cast(tf.shape(fake)[0] * replicas, grads[0].dtype)
-        self.g_optimizer.apply_gradients(zip([g * scale for g in grads[:-1]], g_vars))
-        fake_grad = tf.reshape(grads[-1], [tf.shape(fake)[0], -1])
+        scale = 1.0 / tf.cast(tf.shape(fake)[0] * replicas, tf.float32)
+        self.g_optimizer.apply_gradients(
+            zip([g * tf.cast(scale, g.dtype) for g in grads[:-1]], g_vars))
+        fake_grad = tf.reshape(grads[-1] / loss_scale, [tf.shape(fake)[0], -1])
         self.trackers["g_loss"].update_state(g_loss)
         self.trackers["g_grad_norm"].update_state(tf.reduce_mean(tf.norm(fake_grad, axis=1)))
+
+    def _g(self, z):
+        """G(z) in float32 (the networks may compute in float16/bfloat16)."""
+        return tf.cast(self.generator(z, training=True), tf.float32)
+
+    def _d(self, x):
+        """D0(x) in float32: losses and penalties stay in float32."""
+        return tf.cast(self.discriminator(x, training=True), tf.float32)
 
     def sample(self, z, training=False):
         return self.generator(z, training=training)

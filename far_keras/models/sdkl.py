@@ -129,8 +129,8 @@ class SDKLFamilyModel(AdversarialModel):
         enc = self.encoder.trainable_variables if self.has_encoder else []
         return enc + self.decoder.trainable_variables
 
-    def checkpoint_objects(self):
-        """Everything a ``tf.train.Checkpoint`` needs to resume exactly."""
+    def network_objects(self):
+        """The networks and optimizers to checkpoint (the step is the base's)."""
         objects = dict(decoder=self.decoder, discriminator=self.discriminator,
                        g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
         if self.has_encoder:

@@ -27,10 +27,11 @@ def logits_and_squared_gradient_norm(discriminator, points):
     points = tf.convert_to_tensor(points)
     with tf.GradientTape() as tape:
         tape.watch(points)
-        logits = discriminator(points, training=True)
+        # float32 even when D computes in float16/bfloat16 (mixed precision)
+        logits = tf.cast(discriminator(points, training=True), tf.float32)
         total = tf.reduce_sum(logits)
     grads = tape.gradient(total, points)
-    grads = tf.reshape(grads, [tf.shape(grads)[0], -1])
+    grads = tf.reshape(tf.cast(grads, tf.float32), [tf.shape(grads)[0], -1])
     return logits, tf.reduce_sum(tf.square(grads), axis=1)
 
 

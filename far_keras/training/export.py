@@ -3,6 +3,7 @@
 Signatures:
   ``generate(z)``: latents [n, latent_dim] → samples (also ``serving_default``);
   ``sample(n, seed)``: draws n samples from z ~ N(0, I) with a stateless seed.
+Samples are float32 whatever precision the generator computes in.
 """
 
 import keras
@@ -15,12 +16,12 @@ def export_generator(generator, latent_dim, export_dir):
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
 
     def generate(z):
-        return {"samples": generator(z, training=False)}
+        return {"samples": tf.cast(generator(z, training=False), tf.float32)}
 
     def sample(n, seed):
         z = tf.random.stateless_normal([n, latent_dim], tf.stack([tf.cast(seed, tf.int64), 0]),
                                        alg="philox")
-        return {"samples": generator(z, training=False), "z": z}
+        return {"samples": tf.cast(generator(z, training=False), tf.float32), "z": z}
 
     archive.add_endpoint("generate", generate, input_signature=[z_spec])
     archive.add_endpoint("serving_default", generate, input_signature=[z_spec])

@@ -157,7 +157,7 @@ class ImageEvaluator:
 
         def sample_fn(n):
             z = self._score_latents(next(batch_index), n)
-            return generator(z, training=False)
+            return tf.cast(generator(z, training=False), tf.float32)  # mixed precision
 
         return image_metrics.evaluate_generator(
             sample_fn, self.num_samples, self.batch_size, self.extractor, self.real_stats,
@@ -165,7 +165,7 @@ class ImageEvaluator:
 
     def sample_grid(self, generator):
         """uint8 grid of the fixed-latent samples."""
-        images = np.asarray(generator(self.grid_z, training=False))
+        images = np.asarray(generator(self.grid_z, training=False), np.float32)
         return image_grid(to_uint8(images), self.grid_rows)
 
     def write_reference_scalars(self, step):

@@ -18,10 +18,17 @@ def make_optimizer(cfg, learning_rate, ema_decay=0.0):
     raise ValueError(f"--optimizer={cfg.optimizer}: must be adam, rmsprop or sgd")
 
 
-def gan_optimizers(cfg):
-    """(d_optimizer, g_optimizer); EMA of the generator weights when ema_decay > 0."""
-    return (make_optimizer(cfg, cfg.d_lr),
-            make_optimizer(cfg, cfg.g_lr, ema_decay=cfg.ema_decay))
+def gan_optimizers(cfg, loss_scaling=False):
+    """(d_optimizer, g_optimizer); EMA of the generator weights when ema_decay > 0.
+
+    ``loss_scaling`` (float16 compute) wraps both in Keras's dynamic
+    LossScaleOptimizer; the models scale their losses with ``scale_loss``.
+    """
+    d_opt = make_optimizer(cfg, cfg.d_lr)
+    g_opt = make_optimizer(cfg, cfg.g_lr, ema_decay=cfg.ema_decay)
+    if loss_scaling:
+        return keras.optimizers.LossScaleOptimizer(d_opt), keras.optimizers.LossScaleOptimizer(g_opt)
+    return d_opt, g_opt
 
 
 def averaged_copy(network, optimizer):
@@ -32,6 +39,7 @@ def averaged_copy(network, optimizer):
     optimizer's ``_model_variables_moving_average`` (ordered like the variables
     it was built with, i.e. ``network.trainable_variables``).
     """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
     if not optimizer.use_ema:
         return network
     clone = keras.models.clone_model(network)
