@@ -49,7 +49,9 @@ def run_one(flagfile, variant, seed, out, extra):
     os.makedirs(model_dir, exist_ok=True)
     cmd = [sys.executable, os.path.join(HERE, "train.py"), f"--flagfile={flagfile}",
            *VARIANTS[variant], f"--seed={seed}", f"--model_dir={model_dir}",
-           f"--export_dir={os.path.join(model_dir, 'export')}", "--verbose=0", *extra]
+           f"--export_dir={os.path.join(model_dir, 'export')}", "--verbose=0",
+           # one FID/IS network and one set of real statistics for every run
+           f"--stats_dir={os.path.join(out, 'stats')}", *extra]
     with open(os.path.join(model_dir, "train.log"), "w") as log:
         code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
     if code:

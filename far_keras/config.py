@@ -169,8 +169,10 @@ class RunConfig(_Validated):
                                     "InceptionV3, downloaded once), a local weights file, "
                                     "a SavedModel directory, or 'digits' (this project's "
                                     "digits classifier; offline, not comparable).")
+    stats_dir: str = _field("", "Images: where real-data statistics and the digits "
+                            "classifier are cached (default <model_dir>/../stats).")
     stats_cache: str = _field("", "Images: .npz cache of real-data feature statistics "
-                              "(default <model_dir>/../stats/<dataset>_<size>px_<weights>.npz).")
+                              "(default <stats_dir>/<dataset>_<size>px_<weights>.npz).")
     plot_contour: bool = _field(True, "Draw the discriminator's contour under the scatter plots.")
     verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
                           min=0, max=2)

@@ -147,6 +147,19 @@ def image_data(cfg, batch_size, seed, start_step=0, flip=None):
         path=d.data_path or None, channels=channels)
 
 
+@contextlib.contextmanager
+def _file_lock(path):
+    """An exclusive advisory lock between processes on one machine (POSIX)."""
+    import fcntl  # POSIX only; imported here so the package imports anywhere
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def feature_extractor(cfg, stats_dir):
     """The FID/IS network of --inception_weights (errors clearly when unavailable)."""
     weights = cfg.run.inception_weights
@@ -168,16 +181,21 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
         return evaluation.TwoDEvaluator(
             make_source(cfg), generator_fn, model.discriminator, cfg.latent_dim, writer,
             metrics_log, num_samples=r.eval_samples, seed=r.seed, plot_contour=r.plot_contour)
-    stats_dir = os.path.join(os.path.dirname(os.path.abspath(cfg.model_dir)), "stats")
-    extractor = feature_extractor(cfg, stats_dir)
-    size = image_shape(cfg)[0]
-    tag = "".join(c if c.isalnum() else "_" for c in extractor.weights_id)[:60]
-    cache = r.stats_cache or os.path.join(stats_dir, f"{cfg.data.dataset}_{size}px_{tag}.npz")
-    evaluator = ImageEvaluator(
-        generator_fn, cfg.latent_dim, writer, metrics_log, extractor,
-        num_samples=r.fid_samples, splits=r.is_splits, seed=r.seed, stats_cache=cache,
-        real_batches_fn=lambda: image_data(cfg, 250, r.seed + 1, flip=False),
-        real_source=f"{cfg.data.dataset}/train", progress=verbose == 1)
+    stats_dir = r.stats_dir or os.path.join(os.path.dirname(os.path.abspath(cfg.model_dir)),
+                                            "stats")
+    # Runs started together (compare.py --jobs) share the classifier and the real
+    # statistics: the first trains/computes them, the others wait and load them.
+    with _file_lock(os.path.join(stats_dir, ".lock")):
+        extractor = feature_extractor(cfg, stats_dir)
+        size = image_shape(cfg)[0]
+        tag = "".join(c if c.isalnum() else "_" for c in extractor.weights_id)[:60]
+        cache = r.stats_cache or os.path.join(stats_dir,
+                                              f"{cfg.data.dataset}_{size}px_{tag}.npz")
+        evaluator = ImageEvaluator(
+            generator_fn, cfg.latent_dim, writer, metrics_log, extractor,
+            num_samples=r.fid_samples, splits=r.is_splits, seed=r.seed, stats_cache=cache,
+            real_batches_fn=lambda: image_data(cfg, 250, r.seed + 1, flip=False),
+            real_source=f"{cfg.data.dataset}/train", progress=verbose == 1)
     if getattr(model, "encoder", None) is not None:
         inputs = next(iter(image_data(cfg, 32, r.seed + 2, flip=False)))
         evaluator = WithReconstructions(evaluator, model.reconstruct, inputs, writer)

@@ -102,3 +102,8 @@ def test_sdkl_models_train_from_their_configs(tmp_path, model):
             for v in ev.summary.value}
     assert "eval/samples" in tags and "train/d_loss" in tags
     assert ("eval/reconstructions" in tags) == (model != "gan")
+    if model == "sdkl":  # rerunning the same command (more steps) resumes
+        again = experiment.run(_cfg(tmp_path, model, model=model, dataset="digits",
+                                    base_width=8, fc_units=32, latent_dim=8, train_steps=100,
+                                    eval_every=50), export_model=False, log=lambda *_: None)
+        assert again["resumed_from"] == 50 and again["step"] == 100
