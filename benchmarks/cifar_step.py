@@ -46,6 +46,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
+from machine import machine  # noqa: E402  (benchmarks/machine.py)
 
 VARIANTS = {
     # name: (FAR on, XLA on)
@@ -170,19 +171,16 @@ def run_variant(name):
 
 
 def machine_description():
-    import keras
     import tensorflow as tf
 
     threads = (tf.config.threading.get_intra_op_parallelism_threads(),
                tf.config.threading.get_inter_op_parallelism_threads())
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return [
-        f"machine: {platform.machine()} / processor: {platform.processor() or 'unknown'}",
+        f"machine: {machine()}",
         f"platform: {platform.platform()}",
         f"os.cpu_count(): {os.cpu_count()}  usable (affinity): {affinity}  "
         f"TF intra/inter-op threads: {threads[0]}/{threads[1]} (0 = TF's default)",
-        f"python {platform.python_version()}, tensorflow {tf.__version__}, "
-        f"keras {keras.__version__}",
     ]
 
 

@@ -13,7 +13,6 @@ time(FAR)/time(plain) (target <= 1.5).
 """
 
 import os
-import platform
 import statistics
 import sys
 import time
@@ -21,10 +20,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from machine import machine  # noqa: E402  (benchmarks/machine.py)
 from far_keras import config, experiment  # noqa: E402
 from far_keras.data import synthetic  # noqa: E402
 
@@ -51,17 +49,6 @@ def build(name, overrides):
                       steps_per_execution=100)
     per_call = model.steps_per_call
     return model, (data.batch(per_call) if per_call > 1 else data), per_call
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"TF {tf.__version__}, Keras {keras.__version__}")
 
 
 def main(_):

@@ -28,7 +28,6 @@ Raise ``--steps``/``--rounds`` on a faster machine for steadier numbers.
 """
 
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from machine import machine  # noqa: E402  (benchmarks/machine.py)
 from far_keras import config, experiment  # noqa: E402
 
 MODELS = ("gan", "vae", "vaegan", "sdkl", "sdkl_nosample")
@@ -121,17 +121,6 @@ def fit_seconds(model, data, steps):
         raise RuntimeError(f"{model.name}: expected {steps} steps, counted "
                            f"{model.current_step() - before}")
     return seconds
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"TF {tf.__version__}, Keras {keras.__version__}")
 
 
 def main(argv):

@@ -83,9 +83,7 @@ np.save({str(tmp_path / 'out.npy')!r}, a)
     from far_keras.training import checkpointing
     cfg = config.from_flat(dict(hidden_units=16))
     model = experiment.build_gan(cfg)
-    checkpointing.Checkpointer(str(model_dir), generator=model.generator,
-                               discriminator=model.discriminator, g_optimizer=model.g_optimizer,
-                               d_optimizer=model.d_optimizer).restore_latest()
+    checkpointing.Checkpointer(str(model_dir), **model.checkpoint_objects()).restore_latest()
     z = np.linspace(-2, 2, 20, dtype=np.float32).reshape(10, 2)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.generator(z).numpy(),
                                rtol=1e-5, atol=1e-6)

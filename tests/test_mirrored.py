@@ -30,9 +30,7 @@ def train(strategy, regularizer, jit=False):
     experiment.run(cfg, export_model=False, log=lambda *_: None)
     from far_keras.training import checkpointing
     model = experiment.build_gan(cfg)
-    checkpointing.Checkpointer(cfg.model_dir, generator=model.generator,
-        discriminator=model.discriminator, g_optimizer=model.g_optimizer,
-        d_optimizer=model.d_optimizer).restore_latest()
+    checkpointing.Checkpointer(cfg.model_dir, **model.checkpoint_objects()).restore_latest()
     return model.generator.get_weights() + model.discriminator.get_weights()
 
 for regularizer in ("real", "interpolation"):

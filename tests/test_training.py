@@ -16,9 +16,7 @@ from helpers import small_config
 def _final_weights(cfg):
     # Rebuild and restore, as a user resuming would: compares what was *saved*.
     model = experiment.build_gan(cfg)
-    checkpointing.Checkpointer(cfg.model_dir, generator=model.generator,
-                               discriminator=model.discriminator, g_optimizer=model.g_optimizer,
-                               d_optimizer=model.d_optimizer).restore_latest()
+    checkpointing.Checkpointer(cfg.model_dir, **model.checkpoint_objects()).restore_latest()
     return model.current_step(), [v.numpy() for v in model.generator.weights + model.discriminator.weights
                              + model.g_optimizer.variables + model.d_optimizer.variables]
 

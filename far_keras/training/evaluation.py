@@ -68,7 +68,11 @@ class TwoDEvaluator:
         self.last_png = None
 
     def samples(self):
-        return self.generator_fn()(self.z, training=False).numpy()
+        return np.asarray(self.generator_fn()(self.z, training=False), np.float32)
+
+    def _discriminator_output(self, grid):
+        """D(x) = σ(D0(x)) on a grid of points, for the contour plot."""
+        return tf.sigmoid(tf.cast(self.discriminator(grid, training=False), tf.float32)).numpy()
 
     def __call__(self, step, final=False):
         fake = self.samples()
@@ -76,10 +80,7 @@ class TwoDEvaluator:
             metrics = two_d.evaluate_samples(self.source, fake, seed=self.seed)
         except FloatingPointError as e:
             metrics = {"error": str(e)}
-        contour = None
-        if self.plot_contour:
-            def contour(grid):
-                return tf.sigmoid(self.discriminator(grid, training=False)).numpy()
+        contour = self._discriminator_output if self.plot_contour else None
         title = f"{self.source.name}, step {step}"
         self.last_png = plots.scatter_png(self.real, fake, title=title, contour_fn=contour)
         with self.writer.as_default(step=step):

@@ -1,0 +1,18 @@
+"""The machine line every benchmark prints (shared by the scripts in this folder)."""
+
+import os
+import platform
+
+
+def machine():
+    """CPU model, cores, Python, TensorFlow and Keras versions."""
+    import keras
+    import tensorflow as tf
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"TF {tf.__version__}, Keras {keras.__version__}")
