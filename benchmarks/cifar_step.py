@@ -46,7 +46,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
-from machine import machine  # noqa: E402  (benchmarks/machine.py)
+from common import check_names, machine  # noqa: E402  (benchmarks/common.py)
 
 VARIANTS = {
     # name: (FAR on, XLA on)
@@ -230,10 +230,7 @@ def report(results, total_seconds):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    unknown = [v for v in FLAGS.variants if v not in VARIANTS]
-    if unknown or not FLAGS.variants:
-        raise app.UsageError(f"--variants: unknown {unknown or 'empty list'}; choose from "
-                             f"{', '.join(VARIANTS)}")
+    check_names("variants", FLAGS.variants, VARIANTS)
     if not FLAGS.num_far < FLAGS.batch_size or FLAGS.num_far > FLAGS.num_candidates:
         raise app.UsageError(f"need --num_far < --batch_size and --num_far <= "
                              f"--num_candidates; got {FLAGS.num_far}, {FLAGS.batch_size}, "

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from machine import machine  # noqa: E402  (benchmarks/machine.py)
+from common import machine  # noqa: E402  (benchmarks/common.py)
 from far_keras import config, experiment  # noqa: E402
 from far_keras.data import synthetic  # noqa: E402
 

@@ -40,7 +40,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from machine import machine  # noqa: E402  (benchmarks/machine.py)
+from common import check_names, machine  # noqa: E402  (benchmarks/common.py)
 from far_keras import config, experiment  # noqa: E402
 
 MODELS = ("gan", "vae", "vaegan", "sdkl", "sdkl_nosample")
@@ -126,10 +126,7 @@ def fit_seconds(model, data, steps):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    unknown = [m for m in FLAGS.models if m not in MODELS]
-    if unknown or not FLAGS.models:
-        raise app.UsageError(f"--models: unknown {unknown or 'empty list'}; choose from "
-                             f"{', '.join(MODELS)}")
+    check_names("models", FLAGS.models, MODELS)
     if FLAGS.image_size % 16:
         raise app.UsageError(f"--image_size={FLAGS.image_size}: must be a multiple of 16")
     names = list(dict.fromkeys(FLAGS.models))

@@ -1,4 +1,4 @@
-"""The machine line every benchmark prints (shared by the scripts in this folder)."""
+"""Helpers shared by the benchmark scripts in this folder."""
 
 import os
 import platform
@@ -16,3 +16,12 @@ def machine():
         pass
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"TF {tf.__version__}, Keras {keras.__version__}")
+
+
+def check_names(flag, names, known):
+    """Fails like absl does when a list flag names something unknown or nothing."""
+    from absl import app
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise app.UsageError(f"--{flag}: unknown {unknown or 'empty list'}; choose from "
+                             f"{', '.join(known)}")
