@@ -1,7 +1,9 @@
-"""FID and Inception Score of an exported generator SavedModel.
+"""FID and Inception Score of an exported generator SavedModel, or of a training
+run's newest checkpoint.
 
   python evaluate.py --saved_model=saved_models/cifar_far --dataset=cifar10 \\
       --output=cifar_far_eval.json
+  python evaluate.py --checkpoint_dir=runs/cifar10_real_far32of256_seed0
   python evaluate.py --saved_model=saved_models/digits --dataset=digits \\
       --weights=digits:classifiers/digits_cnn.keras --num_samples=2000
 
@@ -37,6 +39,9 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "Exported generator SavedModel directory.")
+flags.DEFINE_string("checkpoint_dir", None, "Or: a train.py --model_dir; its last checkpoint "
+                    "(EMA generator when the run kept one) is scored, and --dataset defaults "
+                    "to the run's.")
 flags.DEFINE_string("dataset", "cifar10", "Real data: a name known to "
                     "far_keras.data.images.make_image_dataset (cifar10, cifar100, "
                     "imagenet64, celeba, folder, npz, digits).")
@@ -140,6 +145,48 @@ def load_generator(path):
     return loaded, sample_fn, int(probe.shape[1]), int(probe.shape[-1])
 
 
+def load_checkpoint_generator(model_dir):
+    """Like ``load_generator`` for a training run's newest checkpoint.
+
+    The run's flags come from <model_dir>/metrics.json (train.py writes them there),
+    so the networks are rebuilt exactly as trained.
+    """
+    import tensorflow as tf
+
+    from far_keras import config, experiment
+    from far_keras.training import checkpointing, optimizers
+
+    path = os.path.join(model_dir, "metrics.json")
+    try:
+        with open(path) as handle:
+            run_flags = json.load(handle)["flags"]
+    except (OSError, ValueError, KeyError) as err:
+        raise EvaluationError(f"--checkpoint_dir={model_dir}: cannot read the run's flags "
+                              f"from {path} ({err})") from err
+    run_flags["model_dir"] = model_dir
+    cfg = config.from_flat(run_flags)
+    if not cfg.data.is_image:
+        raise EvaluationError(f"--checkpoint_dir={model_dir}: a 2-D run; FID/IS need images")
+    model = experiment.build_model(cfg)
+    try:
+        restored = checkpointing.Checkpointer(
+            model_dir, **model.checkpoint_objects()).restore_latest()
+    except checkpointing.CheckpointError as err:
+        raise EvaluationError(str(err)) from err
+    if restored is None:
+        raise EvaluationError(f"--checkpoint_dir={model_dir}: no checkpoint in it")
+    generator = (model.decoder if cfg.is_sdkl
+                 else optimizers.averaged_copy(model.generator, model.g_optimizer))
+
+    def sample_fn(n, seed):
+        z = tf.random.stateless_normal([n, cfg.latent_dim],
+                                       tf.stack([tf.cast(seed, tf.int64), 0]), alg="philox")
+        return tf.cast(generator(z, training=False), tf.float32)
+
+    size, channels = experiment.image_shape(cfg)
+    return (model, cfg), sample_fn, size, channels
+
+
 def batch_seed(seed, index):
     """Distinct int64 seeds for (seed, batch index) pairs (index < 2**32)."""
     return seed * 2 ** 32 + index
@@ -151,20 +198,29 @@ def evaluate(flag_values):
     from far_keras.metrics import image_metrics
 
     f = flag_values
-    _keep_alive, sample_fn, resolution, channels = load_generator(f.saved_model)
+    dataset_name, data_dir, data_path = f.dataset, f.data_dir, f.data_path
+    if f.checkpoint_dir:
+        (_keep_alive, cfg), sample_fn, resolution, channels = \
+            load_checkpoint_generator(f.checkpoint_dir)
+        if not f["dataset"].present:  # default to the data the run trained on
+            dataset_name = cfg.data.dataset
+            data_dir = data_dir or cfg.data.data_dir or None
+            data_path = data_path or cfg.data.data_path or None
+    else:
+        _keep_alive, sample_fn, resolution, channels = load_generator(f.saved_model)
     extractor = load_extractor(f.weights)
     image_size = f.image_size or resolution
     real_samples = f.real_samples or f.num_samples
-    dataset = images.resolve_dataset_name(f.dataset)
+    dataset = images.resolve_dataset_name(dataset_name)
     source = f"{dataset}/{f.split}"
     if dataset in ("folder", "npz"):
-        source = f"{dataset}:{f.data_path or ''}"
+        source = f"{dataset}:{data_path or ''}"
     source += f"@{image_size}px/{channels}ch"
 
     def real_batches():
         return images.make_image_dataset(
-            dataset, f.batch_size, f.seed, image_size=image_size, data_dir=f.data_dir,
-            download=f.download, path=f.data_path, channels=channels, split=f.split)
+            dataset, f.batch_size, f.seed, image_size=image_size, data_dir=data_dir,
+            download=f.download, path=data_path, channels=channels, split=f.split)
 
     if f.stats_cache:
         real_stats = image_metrics.load_or_compute_real_statistics(
@@ -188,6 +244,7 @@ def evaluate(flag_values):
         "splits": f.splits,
         "dataset": dataset,
         "saved_model": f.saved_model,
+        "checkpoint_dir": f.checkpoint_dir,
         "seed": f.seed,
     }
 
@@ -195,16 +252,17 @@ def evaluate(flag_values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
-    if not FLAGS.saved_model:
-        raise app.UsageError("--saved_model is required")
+    if bool(FLAGS.saved_model) == bool(FLAGS.checkpoint_dir):
+        raise app.UsageError("give one of --saved_model (an export) or --checkpoint_dir "
+                             "(a train.py --model_dir)")
     if FLAGS.splits > FLAGS.num_samples:
         raise app.UsageError(f"--splits={FLAGS.splits} must be <= --num_samples="
                              f"{FLAGS.num_samples}")
-    if not os.path.isdir(FLAGS.saved_model):
-        # Checked before TensorFlow is imported: the common mistake fails fast.
-        print(f"ERROR: --saved_model={FLAGS.saved_model}: no such directory",
-              file=sys.stderr)
-        return 1
+    for name in ("saved_model", "checkpoint_dir"):
+        if FLAGS[name].value and not os.path.isdir(FLAGS[name].value):
+            # Checked before TensorFlow is imported: the common mistake fails fast.
+            print(f"ERROR: --{name}={FLAGS[name].value}: no such directory", file=sys.stderr)
+            return 1
     from far_keras.data.images import DatasetError
 
     try:

@@ -234,4 +234,26 @@ def test_evaluate_cli_errors(tmp_path):
                     "--weights=digits:nope.keras")
     assert out.returncode != 0 and "not a SavedModel" in out.stderr
     out = _evaluate("--dataset=digits")
-    assert out.returncode != 0 and "--saved_model is required" in out.stderr
+    assert out.returncode != 0 and "one of --saved_model" in out.stderr
+
+
+def test_evaluate_cli_on_a_training_checkpoint(tmp_path):
+    from far_keras import config, experiment
+    cfg = config.from_flat(dict(
+        dataset="digits", base_width=4, num_far=8, batch_size=16, num_candidates=32,
+        train_steps=50, steps_per_execution=50, log_every=50, eval_every=50,
+        checkpoint_every=50, fid_samples=100, is_splits=2, verbose=0,
+        inception_weights="digits", model_dir=str(tmp_path / "runs" / "digits")))
+    experiment.run(cfg, export_model=False, log=lambda *_: None)
+    classifier = tmp_path / "runs" / "stats" / "digits_classifier_16px.keras"
+    output = tmp_path / "scores.json"
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "evaluate.py"),
+         f"--checkpoint_dir={cfg.model_dir}", f"--weights=digits:{classifier}",
+         "--num_samples=100", "--splits=2", "--batch_size=50", "--progress=false",
+         f"--output={output}"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scores = json.loads(output.read_text())
+    assert scores["dataset"] == "digits" and scores["num_samples"] == 100
+    assert scores["weights_id"].startswith("far-keras-digits-cnn-16px")
+    assert scores["fid"] > 0 and scores["is"] >= 1.0
