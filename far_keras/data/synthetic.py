@@ -1,0 +1,117 @@
+"""2-D toy data of the FAR-GAN paper, as resumable tf.data pipelines.
+
+Every dataset is a *source*: ``sample(n, seed)`` draws n points with stateless
+random ops, so batch t of a run is a pure function of (seed, t). A run resumed at
+step t therefore sees exactly the batches an uninterrupted run would, with no
+iterator state to checkpoint. Parameters follow ``protocols.md``:
+
+- ``ring8``: 8 modes at r(cos 2πk/8, sin 2πk/8), k = 0..7, r = 1, σ = 0.01.
+- ``grid25``: 25 modes at {−2s, −s, 0, s, 2s}², s = 2, σ = 0.05.
+- ``swissroll``: sklearn's make_swiss_roll(n, noise)[0][:, [0, 2]] / scale,
+  noise = 0.25, scale = 7.5, re-implemented in TF (same distribution).
+- ``gaussian``: a fixed set of n points drawn once (by the seed) from N(0, std² I);
+  training batches are drawn uniformly from that set (the paper's Figure 1).
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+
+DATASETS = ("ring8", "grid25", "swissroll", "gaussian")
+
+# Pinned: the default "auto_select" may pick another generator under XLA or on
+# another device, and then a compiled run would not draw what an eager one does.
+RNG_ALG = "philox"
+
+
+def _seed_pair(seed):
+    return tf.constant([0, seed], dtype=tf.int64) if isinstance(seed, int) else seed
+
+
+def ring_centers(num_modes=8, radius=1.0):
+    """Centres r(cos 2πk/K, sin 2πk/K), k = 0..K−1 (K distinct points, not linspace)."""
+    angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def grid_centers(per_side=5, spacing=2.0):
+    """Centres {−2s, −s, 0, s, 2s}² for per_side = 5 (row-major)."""
+    coords = (np.arange(per_side) - (per_side - 1) / 2.0) * spacing
+    xx, yy = np.meshgrid(coords, coords, indexing="ij")
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A 2-D distribution: how to sample it and what the metrics need to know.
+
+    ``centers``/``sigma`` are set for mixtures; ``train_points`` for the finite
+    Gaussian (the fixed set), with the true Gaussian in ``mean``/``std``.
+    """
+    name: str
+    centers: np.ndarray = None
+    sigma: float = None
+    train_points: np.ndarray = None
+    mean: np.ndarray = None
+    std: float = None
+    swissroll_noise: float = None
+    swissroll_scale: float = None
+
+    def sample(self, n, seed):
+        """n points [n, 2] float32 drawn with stateless ops from ``seed`` (shape [2])."""
+        seed = _seed_pair(seed)
+        s1, s2, s3 = tf.unstack(tf.random.experimental.stateless_split(seed, 3, alg=RNG_ALG))
+        if self.centers is not None:
+            idx = tf.random.stateless_uniform([n], s1, 0, len(self.centers), tf.int32, alg=RNG_ALG)
+            loc = tf.gather(tf.constant(self.centers, tf.float32), idx)
+            return loc + self.sigma * tf.random.stateless_normal([n, 2], s2, alg=RNG_ALG)
+        if self.train_points is not None:
+            idx = tf.random.stateless_uniform([n], s1, 0, len(self.train_points), tf.int32,
+                                            alg=RNG_ALG)
+            return tf.gather(tf.constant(self.train_points, tf.float32), idx)
+        # Swiss roll, as sklearn.datasets.make_swiss_roll: t = 1.5π(1 + 2u), points
+        # (t cos t, t sin t) plus N(0, noise²) on each kept coordinate.
+        t = 1.5 * math.pi * (1.0 + 2.0 * tf.random.stateless_uniform([n], s1, alg=RNG_ALG))
+        roll = tf.stack([t * tf.cos(t), t * tf.sin(t)], axis=1)
+        roll += self.swissroll_noise * tf.random.stateless_normal([n, 2], s3, alg=RNG_ALG)
+        return roll / self.swissroll_scale
+
+    def sample_numpy(self, n, seed):
+        """Fresh points as a NumPy array (for metrics and plots)."""
+        return self.sample(n, tf.constant([1, seed], tf.int64)).numpy()
+
+
+def make_source(name, *, ring_radius=1.0, ring_sigma=0.01, grid_spacing=2.0,
+                grid_sigma=0.05, swissroll_noise=0.25, swissroll_scale=7.5,
+                gaussian_points=1000, gaussian_std=1.0, seed=0):
+    """Builds the named 2-D source; ``seed`` fixes the finite Gaussian's set."""
+    if name == "ring8":
+        return Source(name, centers=ring_centers(8, ring_radius), sigma=ring_sigma)
+    if name == "grid25":
+        return Source(name, centers=grid_centers(5, grid_spacing), sigma=grid_sigma)
+    if name == "swissroll":
+        return Source(name, swissroll_noise=swissroll_noise, swissroll_scale=swissroll_scale)
+    if name == "gaussian":
+        rng = np.random.default_rng([seed, 2024])
+        points = (gaussian_std * rng.standard_normal((gaussian_points, 2))).astype(np.float32)
+        return Source(name, train_points=points, mean=np.zeros(2), std=gaussian_std)
+    raise ValueError(f"unknown 2-D dataset {name!r}; expected one of {', '.join(DATASETS)}")
+
+
+def make_dataset(source, batch_size, seed, start_step=0, num_steps=None):
+    """Batches [batch_size, 2] for steps start_step, start_step + 1, ...
+
+    Batch t is ``source.sample(batch_size, fold_in((seed, 0), t))``: resuming is
+    ``start_step=t``. Infinite when ``num_steps`` is None.
+    """
+    stop = np.iinfo(np.int64).max if num_steps is None else start_step + num_steps
+    base = tf.constant([seed, 0], tf.int64)
+
+    def batch(step):
+        return source.sample(batch_size, tf.random.experimental.stateless_fold_in(base, step, alg=RNG_ALG))
+
+    return (tf.data.Dataset.range(start_step, stop)
+            .map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
