@@ -96,7 +96,10 @@ def test_sdkl_models_train_from_their_configs(tmp_path, model):
     if model != "gan":
         assert {"train_recon_nll", "train_kl", "train_neg_elbo"} <= set(final)
     loaded = tf.saved_model.load(result["export_dir"])
-    assert loaded.generate(tf.zeros([2, 8]))["images"].shape == (2, 16, 16, 1)
+    assert loaded.generate(tf.zeros([2, 8]))["samples"].shape == (2, 16, 16, 1)
+    drawn = loaded.sample(n=tf.constant(3), seed=tf.constant(0, tf.int64))  # for evaluate.py
+    assert drawn["samples"].shape == (3, 16, 16, 1)
+    assert hasattr(loaded, "encode") == (model != "gan")
     events = tf.io.gfile.glob(os.path.join(cfg.model_dir, "logs", "events.*"))
     tags = {v.tag for e in events for ev in tf.compat.v1.train.summary_iterator(e)
             for v in ev.summary.value}

@@ -251,7 +251,7 @@ _LOADER = textwrap.dedent("""
         m = tf.saved_model.load(sys.argv[2] + "/" + name)
         z = tf.constant(ref["z"])
         for fn in (m.generate, m.signatures["serving_default"]):
-            np.testing.assert_allclose(fn(z=z)["images"], ref[name + "_images"], atol=1e-5)
+            np.testing.assert_allclose(fn(z=z)["samples"], ref[name + "_images"], atol=1e-5)
         if name == "sdkl":
             out = m.encode(x=tf.constant(ref["x"]))
             np.testing.assert_allclose(out["mean"], ref["mean"], atol=1e-5)

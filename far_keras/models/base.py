@@ -114,6 +114,12 @@ class AdversarialModel(keras.Model):
         """``step`` as a Python int (eagerly; works for mirrored variables too)."""
         return int(tf.convert_to_tensor(self.step.value))
 
+    def _normal(self, n_global, tail, seed, keep_global=False):
+        """A global [n_global, *tail] N(0, I) draw (the same on every replica) and
+        this replica's slice of it (or the whole draw with ``keep_global``)."""
+        eps = tf.random.stateless_normal(tf.concat([[n_global], tail], 0), seed, alg=RNG_ALG)
+        return eps if keep_global else local_slice(eps, n_global)
+
     def _seed(self, *stream):
         """Stateless seed for (seed, step, *stream)."""
         seed = tf.constant([self.seed, 0], tf.int64)

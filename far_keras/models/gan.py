@@ -78,11 +78,6 @@ class FARGAN(AdversarialModel):
                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
 
     # ------------------------------------------------------------------ RNG
-    def _latents(self, n_global, seed):
-        """This replica's slice of n_global latents z ~ N(0, I)."""
-        z = tf.random.stateless_normal([n_global, self.latent_dim], seed, alg=RNG_ALG)
-        return local_slice(z, n_global)
-
     def _batch_slice(self, x):
         """This replica's rows of a global [N] batch laid out like the real side.
 
@@ -106,7 +101,7 @@ class FARGAN(AdversarialModel):
     def far_samples(self, k):
         """D_FAR: the M0 lowest-scored of M1 fresh candidates (eq. 11), local slice."""
         rid, r = replica_info()
-        z = self._latents(self.num_candidates, self._seed(_CANDIDATES, k))
+        z = self._normal(self.num_candidates, [self.latent_dim], self._seed(_CANDIDATES, k))
         candidates = self._g(z)
         logits = self._d(candidates)
         if r > 1:
@@ -119,8 +114,8 @@ class FARGAN(AdversarialModel):
 
     def discriminator_step(self, real, k=0):
         _, replicas = replica_info()
-        z = tf.random.stateless_normal([self.batch_size, self.latent_dim],
-                                       self._seed(_FAKE, k), alg=RNG_ALG)
+        z = self._normal(self.batch_size, [self.latent_dim], self._seed(_FAKE, k),
+                         keep_global=True)
         fake = self._g(self._batch_slice(z))
         real_side = real
         if self.num_far:
@@ -165,7 +160,7 @@ class FARGAN(AdversarialModel):
 
     def generator_step(self):
         _, replicas = replica_info()
-        z = self._latents(self.batch_size, self._seed(_GEN))
+        z = self._normal(self.batch_size, [self.latent_dim], self._seed(_GEN))
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self._g(z)
@@ -192,6 +187,3 @@ class FARGAN(AdversarialModel):
     def _d(self, x):
         """D0(x) in float32: losses and penalties stay in float32."""
         return tf.cast(self.discriminator(x, training=True), tf.float32)
-
-    def sample(self, z, training=False):
-        return self.generator(z, training=training)

@@ -58,10 +58,10 @@ VAE has none) and ``g_loss`` (the loss whose gradient reaches the decoder).
 import keras
 import tensorflow as tf
 
-from far_keras.data.synthetic import RNG_ALG
-from far_keras.models.base import AdversarialModel, local_slice, replica_info
+from far_keras.models.base import AdversarialModel, replica_info
 from far_keras.nets import sdkl as sdkl_nets
 from far_keras.objectives import elbo, gan_losses, orthogonal, sdkl_losses
+from far_keras.training import export
 
 # Streams of the counter-based RNG within one train step.
 _D_PRIOR, _D_H2, _D_POSTERIOR, _G_PRIOR, _G_H2, _G_POSTERIOR = range(6)
@@ -138,11 +138,6 @@ class SDKLFamilyModel(AdversarialModel):
         return objects
 
     # ----------------------------------------------------------------- RNG
-    def _normal(self, n_global, tail, seed):
-        """This replica's slice of a global [n_global, *tail] standard normal draw."""
-        eps = tf.random.stateless_normal(tf.concat([[n_global], tail], 0), seed, alg=RNG_ALG)
-        return local_slice(eps, n_global)
-
     def _prior_latents(self, stream, k=0):
         return self._normal(self.batch_size, [self.latent_dim], self._seed(stream, k))
 
@@ -393,31 +388,8 @@ def build_sdkl_model(name, resolution=64, channels=3, latent_dim=128, base_width
 
 
 def export_sdkl(model, export_dir):
-    """Writes a SavedModel that needs only TensorFlow (``tf.saved_model.load``).
-
-    Endpoints (each returns a dict):
-      ``generate(z)``: z [n, latent_dim] → {"images": Dec(z)} in [−1, 1];
-      ``serving_default``: the same;
-      ``encode(x)``: x [n, R, R, C] → {"mean", "scale"} of q(z|x) (not for GAN).
-    """
-    archive = keras.export.ExportArchive()
-    archive.track(model.decoder)
-    z_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
-
-    def generate(z):
-        return {"images": model.decoder(z, training=False)}
-
-    archive.add_endpoint("generate", generate, input_signature=[z_spec])
-    archive.add_endpoint("serving_default", generate, input_signature=[z_spec])
-    if model.has_encoder:
-        archive.track(model.encoder)
-        x_spec = tf.TensorSpec([None] + list(model.encoder.input_shape[1:]), tf.float32,
-                               name="x")
-
-        def encode(x):
-            mean, log_scale = model.encoder(x, training=False)
-            return {"mean": mean, "scale": tf.exp(log_scale)}
-
-        archive.add_endpoint("encode", encode, input_signature=[x_spec])
-    archive.write_out(export_dir, verbose=False)
-    return export_dir
+    """The decoder as a generator SavedModel (``generate``, ``sample``; see
+    ``training/export.py``) plus ``encode(x)`` → {"mean", "scale"} of q(z|x) for the
+    models with an encoder; loadable with ``tf.saved_model.load`` alone."""
+    return export.export_generator(model.decoder, model.latent_dim, export_dir,
+                                   encoder=model.encoder if model.has_encoder else None)

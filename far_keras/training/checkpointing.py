@@ -1,6 +1,6 @@
 """Checkpoints: both networks, both optimizers (their EMA and step counters).
 
-The step counter is the generator optimizer's ``iterations`` and all randomness is
+The step counter is the model's ``train_counter`` and all randomness is
 counter-based (see models/gan.py), so restoring these objects restores the RNG state
 too. ``tf.train.CheckpointManager`` writes atomically and keeps the last N.
 """
