@@ -52,12 +52,13 @@ def main(argv):
     from far_keras.data.images import DatasetError
     from far_keras.metrics.inception import InceptionWeightsError
     from far_keras.training import callbacks, checkpointing
+    from far_keras.training.health import DiscriminatorCollapsed
 
     print(f"Run {cfg.run_name}: model_dir={cfg.model_dir} export_dir={cfg.export_dir}")
     try:
         result = experiment.run(cfg)
     except (checkpointing.CheckpointError, callbacks.TrainingDiverged, config_lib.ConfigError,
-            DatasetError, InceptionWeightsError) as e:
+            DatasetError, InceptionWeightsError, DiscriminatorCollapsed) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     print(f"Done at step {result['step']}: {result['metrics']}")

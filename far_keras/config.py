@@ -64,14 +64,30 @@ class DataConfig(_Validated):
                           choices=TWO_D_DATASETS + IMAGE_DATASETS)
     batch_size: int = _field(64, "N: samples on each side of a discriminator minibatch "
                              "(real side: N0 = N - M0 real plus M0 FAR samples).", min=2)
-    ring_radius: float = _field(1.0, "ring8: radius of the ring of modes.", min=0, min_exclusive=True)
-    ring_sigma: float = _field(0.01, "ring8: per-mode standard deviation.", min=0, min_exclusive=True)
-    grid_spacing: float = _field(2.0, "grid25: distance between neighbouring modes.", min=0, min_exclusive=True)
-    grid_sigma: float = _field(0.05, "grid25: per-mode standard deviation.", min=0, min_exclusive=True)
+    # 2-D defaults: the synthetic reference code's scale (Datasets.py, data x 10 / 1.414
+    # or / 2.828); the published mode-coverage protocol is --ring_radius=1
+    # --ring_sigma=0.01, --grid_spacing=2 --grid_sigma=0.05 (see the README).
+    ring_radius: float = _field(7.0721, "ring8: radius of the ring of modes (reference code: "
+                                "10 / 1.414; published protocol: 1).", min=0, min_exclusive=True)
+    ring_sigma: float = _field(0.014144, "ring8: per-mode standard deviation (reference code: "
+                               "0.02 / 1.414; published protocol: 0.01).", min=0,
+                               min_exclusive=True)
+    grid_spacing: float = _field(7.0721, "grid25: distance between neighbouring modes "
+                                 "(reference code: 2 x 10 / 2.828; published protocol: 2).",
+                                 min=0, min_exclusive=True)
+    grid_sigma: float = _field(0.1768, "grid25: per-mode standard deviation (reference code: "
+                               "0.05 x 10 / 2.828; published protocol: 0.05).", min=0,
+                               min_exclusive=True)
+    grid_points: int = _field(100000, "grid25: batches are drawn from one fixed set of n "
+                              "points (n/25 per mode), as the reference code's 100000; 0 = "
+                              "fresh draws every batch.", min=0)
     swissroll_noise: float = _field(0.25, "swissroll: sklearn make_swiss_roll noise.", min=0)
-    swissroll_scale: float = _field(7.5, "swissroll: points are divided by this.", min=0, min_exclusive=True)
+    swissroll_scale: float = _field(0.75, "swissroll: points are divided by this (reference "
+                                    "code: / 7.5 x 10; the common GAN-paper form: 7.5).",
+                                    min=0, min_exclusive=True)
     gaussian_points: int = _field(1000, "gaussian: size n of the fixed training set.", min=2)
-    gaussian_std: float = _field(1.0, "gaussian: standard deviation of the true 2-D Gaussian.",
+    gaussian_std: float = _field(7.0721, "gaussian: standard deviation of the true 2-D Gaussian "
+                                 "(default: N(0, I) at the reference code's 10 / 1.414 scale).",
                                  min=0, min_exclusive=True)
     data_dir: str = _field("", "TFDS data directory (default $TFDS_DATA_DIR or "
                            "~/tensorflow_datasets).")
@@ -101,11 +117,21 @@ class GANConfig(_Validated):
     latent_dim: int = _field(0, "Dimension of z ~ N(0, I); 0 = the architecture's "
                              "(mlp 2, cifar 128, imagenet 256, digits 64).", min=0)
     hidden_units: int = _field(64, "Width of the MLPs' hidden layers (paper: 64).", min=1)
+    mlp_init: str = _field("glorot", "MLPs' initialisation: glorot (Keras's default: Glorot-"
+                           "uniform weights, zero biases) or pytorch (torch.nn.Linear's "
+                           "default, U(±1/√fan_in) weights and biases, as the synthetic "
+                           "reference code).", choices=("glorot", "pytorch"))
     base_width: int = _field(0, "ResNets' base width; 0 = the preset's (paper: 64).", min=0)
     regularizer: str = _field("real", "Gradient penalty: none, real (0GP-sample on the real "
                               "side incl. FAR samples) or interpolation (0GP-interpolation).",
                               choices=("none", "real", "interpolation"))
     reg_weight: float = _field(10.0, "λ, the weight of the gradient penalty.", min=0)
+    penalty_target: str = _field("auto", "What the zero-centred penalty differentiates: "
+                                 "logit (‖∇D0‖², eq. 12 as printed; GAN_stability) or "
+                                 "probability (‖∇σ(D0)‖², the synthetic reference code; 1/16 "
+                                 "of the logit penalty at D = 1/2); auto = probability for "
+                                 "the 2-D MLPs, logit for the ResNets.",
+                                 choices=("auto", "logit", "probability"))
     num_far: int = _field(16, "M0: generated samples put in place of real ones (0 = no FAR).", min=0)
     num_candidates: int = _field(256, "M1: candidates from which FAR picks the M0 lowest-scored.", min=1)
     d_steps: int = _field(1, "Discriminator minibatches per generator update.", min=1)
@@ -124,7 +150,7 @@ class GANConfig(_Validated):
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig(_Validated):
-    optimizer: str = _field("rmsprop", "Optimizer of both networks.",
+    optimizer: str = _field("sgd", "Optimizer of both networks (2-D reference code: plain SGD).",
                             choices=("adam", "rmsprop", "sgd"))
     g_lr: float = _field(0.003, "Generator learning rate.", min=0, min_exclusive=True)
     d_lr: float = _field(0.003, "Discriminator learning rate.", min=0, min_exclusive=True)
@@ -144,7 +170,8 @@ class RunConfig(_Validated):
     model_dir: str = _field("", "Checkpoints, TensorBoard logs and metrics.json "
                             "(default runs/<run name>).")
     export_dir: str = _field("", "Where the generator SavedModel goes (default saved_models/<run name>).")
-    train_steps: int = _field(20000, "Total generator updates (a resumed run stops at the same total).", min=1)
+    train_steps: int = _field(100000, "Total generator updates (a resumed run stops at the same "
+                              "total).", min=1)
     seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
     steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)
     jit_compile: bool = _field(True, "XLA-compile the training step.")
@@ -157,8 +184,8 @@ class RunConfig(_Validated):
                            "configured by TF_CONFIG).",
                            choices=("default", "mirrored", "multi_worker"))
     log_every: int = _field(100, "Steps between TensorBoard scalar summaries (means over the interval).", min=1)
-    eval_every: int = _field(5000, "Steps between evaluations (metrics, scatter plot).", min=1)
-    checkpoint_every: int = _field(2000, "Steps between checkpoints.", min=1)
+    eval_every: int = _field(25000, "Steps between evaluations (metrics, scatter plot).", min=1)
+    checkpoint_every: int = _field(10000, "Steps between checkpoints.", min=1)
     keep_checkpoints: int = _field(3, "Checkpoints kept.", min=1)
     eval_samples: int = _field(2500, "2-D: generator samples per evaluation (protocol: 2500).",
                                min=2)
@@ -174,6 +201,13 @@ class RunConfig(_Validated):
     stats_cache: str = _field("", "Images: .npz cache of real-data feature statistics "
                               "(default <stats_dir>/<dataset>_<size>px_<weights>.npz).")
     plot_contour: bool = _field(True, "Draw the discriminator's contour under the scatter plots.")
+    save_samples: bool = _field(False, "2-D: keep each evaluation's generated and real points "
+                                "(<model_dir>/samples/step_<K>.npz), for figures.")
+    stop_on_collapse: bool = _field(False, "End the run with an error once the discriminator "
+                                    "is flagged as collapsed (see --collapse_patience).")
+    collapse_patience: int = _field(3, "Consecutive health checks (one per --log_every) with "
+                                    "a constant discriminator and no gradient before the "
+                                    "run is flagged as collapsed.", min=1)
     verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
                           min=0, max=2)
 
@@ -241,6 +275,13 @@ class Config:
         if self.gan.architecture != "auto":
             return self.gan.architecture
         return DEFAULT_ARCHITECTURE.get(self.data.dataset, "mlp")
+
+    @property
+    def penalty_target(self):
+        """The penalty target actually used (resolves --penalty_target=auto)."""
+        if self.gan.penalty_target != "auto":
+            return self.gan.penalty_target
+        return "probability" if self.architecture == "mlp" else "logit"
 
     @property
     def latent_dim(self):

@@ -19,6 +19,7 @@ from far_keras.nets import mlp, resnet
 from far_keras.training import callbacks as cb
 from far_keras.metrics import digits_classifier, inception
 from far_keras.training import checkpointing, evaluation, export, optimizers, strategy
+from far_keras.training.health import HealthCheck
 from far_keras.training.image_evaluation import ImageEvaluator, WithReconstructions
 
 
@@ -62,8 +63,9 @@ def precision_policy(name):
 def build_networks(cfg):
     """(generator, discriminator) for a Config: the MLPs on 2-D data, else ResNets."""
     if cfg.architecture == "mlp":
-        return (mlp.mlp_generator(cfg.latent_dim, 2, cfg.gan.hidden_units),
-                mlp.mlp_discriminator(2, cfg.gan.hidden_units))
+        g = cfg.gan
+        return (mlp.mlp_generator(cfg.latent_dim, 2, g.hidden_units, init=g.mlp_init),
+                mlp.mlp_discriminator(2, g.hidden_units, init=g.mlp_init))
     return resnet.build_resnet_pair(resnet_architecture(cfg))
 
 
@@ -108,7 +110,7 @@ def build_gan(cfg, strategy_name=None):
         generator, discriminator,
         latent_dim=cfg.latent_dim, batch_size=d.batch_size, regularizer=g.regularizer,
         reg_weight=g.reg_weight, num_far=g.num_far, num_candidates=g.num_candidates,
-        d_steps=g.d_steps, seed=cfg.run.seed)
+        d_steps=g.d_steps, seed=cfg.run.seed, penalty_target=cfg.penalty_target)
     d_opt, g_opt = optimizers.gan_optimizers(
         cfg.optim, loss_scaling=cfg.run.mixed_precision == "mixed_float16")
     jit, per_call = execution_settings(cfg, strategy_name)
@@ -132,7 +134,7 @@ def make_source(cfg):
     d = cfg.data
     return synthetic.make_source(
         d.dataset, ring_radius=d.ring_radius, ring_sigma=d.ring_sigma,
-        grid_spacing=d.grid_spacing, grid_sigma=d.grid_sigma,
+        grid_spacing=d.grid_spacing, grid_sigma=d.grid_sigma, grid_points=d.grid_points,
         swissroll_noise=d.swissroll_noise, swissroll_scale=d.swissroll_scale,
         gaussian_points=d.gaussian_points, gaussian_std=d.gaussian_std, seed=cfg.run.seed)
 
@@ -180,7 +182,8 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
     if not cfg.data.is_image:
         return evaluation.TwoDEvaluator(
             make_source(cfg), generator_fn, model.discriminator, cfg.latent_dim, writer,
-            metrics_log, num_samples=r.eval_samples, seed=r.seed, plot_contour=r.plot_contour)
+            metrics_log, num_samples=r.eval_samples, seed=r.seed, plot_contour=r.plot_contour,
+            samples_dir=os.path.join(cfg.model_dir, "samples") if r.save_samples else None)
     stats_dir = r.stats_dir or os.path.join(os.path.dirname(os.path.abspath(cfg.model_dir)),
                                             "stats")
     # Runs started together (compare.py --jobs) share the classifier and the real
@@ -225,6 +228,7 @@ def run(cfg, export_model=True, log=print):
       config.ConfigError: settings that do not fit the devices.
       images.DatasetError: image data missing or malformed.
       inception.InceptionWeightsError: FID/IS weights unavailable.
+      health.DiscriminatorCollapsed: --stop_on_collapse and D collapsed.
     """
     r = cfg.run
     model_dir = cfg.model_dir
@@ -277,14 +281,23 @@ def run(cfg, export_model=True, log=print):
     evaluate = make_evaluator(cfg, model, writer, metrics_log, r.verbose)
 
     elapsed, summaries = 0.0, None
+    if start == 0 and not cfg.data.is_image and remaining > 0:
+        evaluate(0)  # iteration 0 (the paper's Fig. 2a): cheap on 2-D data
     if remaining > 0:
         summaries = cb.ScalarSummaries(writer, r.log_every)
+        metrics_log.context = lambda: {f"train_{k}": v for k, v in summaries.last.items()}
         callbacks = [
             cb.NanGuard(ckpt),
             summaries,
             cb.PeriodicCheckpoint(ckpt, r.checkpoint_every),
             cb.PeriodicEvaluation(evaluate, r.eval_every),
         ]
+        if not cfg.data.is_image:
+            # Before evaluation, so that a --stop_on_collapse run ends at the check.
+            callbacks.insert(2, HealthCheck(
+                r.log_every, make_source(cfg), model.generator, model.discriminator,
+                cfg.latent_dim, writer, metrics_log, seed=r.seed,
+                patience=r.collapse_patience, stop=r.stop_on_collapse, log=log))
         t0 = time.perf_counter()
         model.fit(data, epochs=1, steps_per_epoch=remaining // per_call, callbacks=callbacks,
                   shuffle=False, verbose=r.verbose)
@@ -293,9 +306,8 @@ def run(cfg, export_model=True, log=print):
     step = model.current_step()
     final = evaluate(step, final=True)
     if summaries is not None and summaries.last:
-        # The training losses at the end (means over the last logging interval).
-        final = dict(final, **{f"train_{k}": v for k, v in summaries.last.items()})
-        metrics_log.add(step, final, final=True)
+        # (metrics_log added the last interval's training losses to the entry)
+        final = dict(final, **metrics_log.context())
     with open(os.path.join(model_dir, "samples.png"), "wb") as f:
         f.write(evaluate.last_png)
     result = {"step": step, "metrics": final, "model_dir": model_dir,

@@ -88,3 +88,56 @@ def test_penalty_gradient_wrt_weights_matches_finite_differences():
         w.assign_add(e)
         fd[j] = (plus - minus) / (2 * eps)
     np.testing.assert_allclose(grad, fd, rtol=1e-2, atol=1e-4)
+
+
+# ---- what the penalty differentiates: D0 (eq. 12 as printed) or σ(D0) (reference code)
+
+def test_probability_target_of_linear_discriminator_matches_closed_form():
+    # D0 = wᵀx + b: ∇σ(D0) = σ(D0)(1 − σ(D0)) w, so ‖∇σ(D0)‖² = (σ(1 − σ))² ‖w‖².
+    w, b = np.array([1.5, -2.0], np.float32), 0.3
+    x = np.random.RandomState(4).randn(9, 2).astype(np.float32)
+    s = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+    expected = (s * (1 - s)) ** 2 * float(w @ w)
+    got = penalties.squared_gradient_norm(_linear(w, b), x, target="probability").numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    logit = penalties.squared_gradient_norm(_linear(w, b), x, target="logit").numpy()
+    np.testing.assert_allclose(logit, np.full(9, float(w @ w)), rtol=1e-6)
+
+
+def test_probability_penalty_is_a_sixteenth_of_the_logit_one_at_one_half():
+    w = np.array([0.4, 0.9], np.float32)
+    x = np.zeros([3, 2], np.float32)  # D0 = b = 0 there, σ' = 1/4
+    logit = penalties.real_gradient_penalty(_linear(w, 0.0), x, target="logit").numpy()
+    prob = penalties.real_gradient_penalty(_linear(w, 0.0), x, target="probability").numpy()
+    assert prob == pytest.approx(logit / 16, rel=1e-6)
+
+
+def test_probability_target_matches_finite_differences_on_an_mlp():
+    keras.utils.set_random_seed(5)
+    d = mlp.mlp_discriminator(hidden_units=16)
+    prob64 = lambda x: 1 / (1 + np.exp(-d(tf.cast(x, tf.float32)).numpy().astype(np.float64)))
+    x = np.random.RandomState(6).randn(5, 2)
+    eps, fd = 1e-3, np.zeros_like(x)
+    for j in range(2):
+        e = np.zeros(2)
+        e[j] = eps
+        fd[:, j] = (prob64(x + e) - prob64(x - e))[:, 0] / (2 * eps)
+    got = penalties.squared_gradient_norm(d, x.astype(np.float32), target="probability").numpy()
+    np.testing.assert_allclose(got, (fd ** 2).sum(1), rtol=2e-2, atol=1e-7)
+
+
+def test_interpolation_penalty_takes_the_target():
+    w = np.array([0.5, 3.0], np.float32)
+    real, fake = tf.random.normal([6, 2]), tf.random.normal([6, 2])
+    alpha = tf.random.uniform([6])
+    x = penalties.interpolates(real, fake, alpha).numpy()
+    s = 1 / (1 + np.exp(-(x @ w + 0.3)))
+    got = penalties.interpolation_gradient_penalty(_linear(w), real, fake, alpha,
+                                                   target="probability").numpy()
+    assert got == pytest.approx(float(np.mean((s * (1 - s)) ** 2) * (w @ w)), rel=1e-5)
+
+
+def test_unknown_penalty_target_is_an_error():
+    with pytest.raises(ValueError, match="penalty target"):
+        penalties.squared_gradient_norm(_linear(np.ones(2, np.float32)), np.zeros([1, 2]),
+                                        target="prob")

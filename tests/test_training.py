@@ -45,7 +45,7 @@ def test_metrics_json_has_flags_history_and_final(tmp_path):
     with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
         data = json.load(f)
     assert data["flags"]["num_far"] == 16 and data["flags"]["train_steps"] == 200
-    assert [h["step"] for h in data["history"]] == [100, 200]
+    assert [h["step"] for h in data["history"]] == [0, 100, 200]  # 0: before training
     assert data["final"]["step"] == 200
     assert set(data["final"]) >= {"modes_covered", "high_quality", "kl_to_uniform"}
     assert data["final"]["modes_covered"] == result["metrics"]["modes_covered"]

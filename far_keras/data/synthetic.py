@@ -47,8 +47,9 @@ def grid_centers(per_side=5, spacing=2.0):
 class Source:
     """A 2-D distribution: how to sample it and what the metrics need to know.
 
-    ``centers``/``sigma`` are set for mixtures; ``train_points`` for the finite
-    Gaussian (the fixed set), with the true Gaussian in ``mean``/``std``.
+    ``centers``/``sigma`` are set for mixtures; ``train_points`` for a fixed finite
+    set: the finite Gaussian's (with the true Gaussian in ``mean``/``std``), or a
+    mixture's (grid25 with ``grid_points``, as the reference code's fixed 100,000).
     """
     name: str
     centers: np.ndarray = None
@@ -63,14 +64,14 @@ class Source:
         """n points [n, 2] float32 drawn with stateless ops from ``seed`` (shape [2])."""
         seed = _seed_pair(seed)
         s1, s2, s3 = tf.unstack(tf.random.experimental.stateless_split(seed, 3, alg=RNG_ALG))
+        if self.train_points is not None:  # a fixed finite set (gaussian; grid25 option)
+            idx = tf.random.stateless_uniform([n], s1, 0, len(self.train_points), tf.int32,
+                                            alg=RNG_ALG)
+            return tf.gather(tf.constant(self.train_points, tf.float32), idx)
         if self.centers is not None:
             idx = tf.random.stateless_uniform([n], s1, 0, len(self.centers), tf.int32, alg=RNG_ALG)
             loc = tf.gather(tf.constant(self.centers, tf.float32), idx)
             return loc + self.sigma * tf.random.stateless_normal([n, 2], s2, alg=RNG_ALG)
-        if self.train_points is not None:
-            idx = tf.random.stateless_uniform([n], s1, 0, len(self.train_points), tf.int32,
-                                            alg=RNG_ALG)
-            return tf.gather(tf.constant(self.train_points, tf.float32), idx)
         # Swiss roll, as sklearn.datasets.make_swiss_roll: t = 1.5π(1 + 2u), points
         # (t cos t, t sin t) plus N(0, noise²) on each kept coordinate.
         t = 1.5 * math.pi * (1.0 + 2.0 * tf.random.stateless_uniform([n], s1, alg=RNG_ALG))
@@ -83,14 +84,34 @@ class Source:
         return self.sample(n, tf.constant([1, seed], tf.int64)).numpy()
 
 
+def fixed_mixture_points(centers, sigma, num_points, seed):
+    """num_points from the mixture, num_points / K per mode exactly, shuffled.
+
+    The synthetic reference code (``Datasets.py``, 25Gaussians) trains on one such set
+    of 100,000 points (4,000 per mode) drawn once, not on fresh draws.
+    """
+    k = len(centers)
+    if num_points < k:
+        raise ValueError(f"a fixed mixture set needs at least one point per mode ({k}), "
+                         f"got {num_points}")
+    rng = np.random.default_rng([seed, 2525])
+    loc = np.repeat(np.asarray(centers), num_points // k, axis=0)
+    points = loc + sigma * rng.standard_normal(loc.shape)
+    return rng.permutation(points).astype(np.float32)
+
+
 def make_source(name, *, ring_radius=1.0, ring_sigma=0.01, grid_spacing=2.0,
-                grid_sigma=0.05, swissroll_noise=0.25, swissroll_scale=7.5,
+                grid_sigma=0.05, grid_points=0, swissroll_noise=0.25, swissroll_scale=7.5,
                 gaussian_points=1000, gaussian_std=1.0, seed=0):
-    """Builds the named 2-D source; ``seed`` fixes the finite Gaussian's set."""
+    """Builds the named 2-D source; ``seed`` fixes the finite sets (gaussian, and
+    grid25 with ``grid_points`` > 0)."""
     if name == "ring8":
         return Source(name, centers=ring_centers(8, ring_radius), sigma=ring_sigma)
     if name == "grid25":
-        return Source(name, centers=grid_centers(5, grid_spacing), sigma=grid_sigma)
+        centers = grid_centers(5, grid_spacing)
+        points = (fixed_mixture_points(centers, grid_sigma, grid_points, seed)
+                  if grid_points else None)
+        return Source(name, centers=centers, sigma=grid_sigma, train_points=points)
     if name == "swissroll":
         return Source(name, swissroll_noise=swissroll_noise, swissroll_scale=swissroll_scale)
     if name == "gaussian":

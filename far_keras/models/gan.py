@@ -31,6 +31,8 @@ class FARGAN(AdversarialModel):
       batch_size: N, the global real-side batch (= M, the fake batch).
       regularizer: 'none', 'real' (0GP-sample, on D_r ∪ D_FAR) or 'interpolation'.
       reg_weight: λ.
+      penalty_target: 'logit' (‖∇D0‖², eq. 12 as printed) or 'probability'
+        (‖∇σ(D0)‖², the synthetic reference code); see ``objectives/penalties.py``.
       num_far: M0 (0 disables FAR).
       num_candidates: M1.
       d_steps: discriminator minibatches per generator update.
@@ -39,11 +41,14 @@ class FARGAN(AdversarialModel):
 
     def __init__(self, generator, discriminator, *, latent_dim, batch_size,
                  regularizer="real", reg_weight=10.0, num_far=16, num_candidates=256,
-                 d_steps=1, seed=0, **kwargs):
+                 d_steps=1, seed=0, penalty_target="logit", **kwargs):
         super().__init__(**kwargs)
         if regularizer not in penalties.REGULARIZERS:
             raise ValueError(f"regularizer must be one of {penalties.REGULARIZERS}, "
                              f"got {regularizer!r}")
+        if penalty_target not in penalties.PENALTY_TARGETS:
+            raise ValueError(f"penalty_target must be one of {penalties.PENALTY_TARGETS}, "
+                             f"got {penalty_target!r}")
         if not 0 <= num_far < batch_size or (num_far and num_far > num_candidates):
             raise ValueError(f"need 0 <= num_far (M0) < batch_size (N) and M0 <= "
                              f"num_candidates (M1); got M0={num_far}, N={batch_size}, "
@@ -54,6 +59,7 @@ class FARGAN(AdversarialModel):
         self.batch_size = batch_size
         self.regularizer = regularizer
         self.reg_weight = reg_weight
+        self.penalty_target = penalty_target
         self.num_far = num_far
         self.num_candidates = num_candidates
         self.d_steps = d_steps
@@ -98,11 +104,9 @@ class FARGAN(AdversarialModel):
             self.discriminator_step(real_k, k)
         self.generator_step()
 
-    def far_samples(self, k):
-        """D_FAR: the M0 lowest-scored of M1 fresh candidates (eq. 11), local slice."""
-        rid, r = replica_info()
-        z = self._normal(self.num_candidates, [self.latent_dim], self._seed(_CANDIDATES, k))
-        candidates = self._g(z)
+    def far_samples(self, candidates):
+        """D_FAR: the M0 lowest-scored of the M1 candidates (eq. 11), local slice."""
+        _, r = replica_info()
         logits = self._d(candidates)
         if r > 1:
             # Selection is over the *global* candidate set, as on one device.
@@ -116,10 +120,17 @@ class FARGAN(AdversarialModel):
         _, replicas = replica_info()
         z = self._normal(self.batch_size, [self.latent_dim], self._seed(_FAKE, k),
                          keep_global=True)
-        fake = self._g(self._batch_slice(z))
-        real_side = real
+        z = self._batch_slice(z)
         if self.num_far:
-            real_side = far.far_real_batch(real, self.far_samples(k))
+            # The fakes and the M1 FAR candidates in one generator pass.
+            z_candidates = self._normal(self.num_candidates, [self.latent_dim],
+                                        self._seed(_CANDIDATES, k))
+            generated = self._g(tf.concat([z, z_candidates], 0))
+            n_fake = tf.shape(z)[0]
+            fake, candidates = generated[:n_fake], generated[n_fake:]
+            real_side = far.far_real_batch(real, self.far_samples(candidates))
+        else:
+            fake, real_side = self._g(z), real
         with tf.GradientTape() as tape:
             real_logits, fake_logits, reg = self.discriminator_outputs(real_side, fake, k)
             d_loss = gan_losses.discriminator_loss(real_logits, fake_logits)
@@ -139,24 +150,24 @@ class FARGAN(AdversarialModel):
     def discriminator_outputs(self, real_side, fake, k):
         """(D0 on the real side, D0 on the fakes, unweighted regulariser R).
 
-        One batched discriminator pass serves the loss and the penalty (the model
-        adds λ·R): for 0GP-sample R = mean ‖∇D0‖² over the real-side rows (eq. 12);
-        for 0GP-interpolation the interpolates ride along in the same batch.
+        The model adds λ·R. 0GP-sample: R = mean ‖∇T‖² over the real side (eq. 12);
+        0GP-interpolation: over x̃ = αx + (1 − α)y; T = D0 or σ(D0) by
+        ``penalty_target``. Only the penalised rows go through the double-backprop
+        pass (the fakes' input gradients would cost as much and be thrown away).
         """
         n = tf.shape(real_side)[0]
-        points = [real_side, fake]
+        if self.regularizer == "real":
+            real_logits, sq_norm = penalties.logits_and_squared_gradient_norm(
+                self.discriminator, real_side, self.penalty_target)
+            return real_logits, self._d(fake), tf.reduce_mean(sq_norm)
+        logits = self._d(tf.concat([real_side, fake], 0))
         if self.regularizer == "none":
-            logits = self._d(tf.concat(points, 0))
             return logits[:n], logits[n:], tf.constant(0.0)
-        if self.regularizer == "interpolation":
-            alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
-                                                alg=RNG_ALG)
-            points.append(penalties.interpolates(real_side, fake, self._batch_slice(alpha)))
-        logits, sq_norm = penalties.logits_and_squared_gradient_norm(
-            self.discriminator, tf.concat(points, 0))
-        m = n + tf.shape(fake)[0]
-        penalized = sq_norm[:n] if self.regularizer == "real" else sq_norm[m:]
-        return logits[:n], logits[n:m], tf.reduce_mean(penalized)
+        alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
+                                            alg=RNG_ALG)
+        reg = penalties.interpolation_gradient_penalty(
+            self.discriminator, real_side, fake, self._batch_slice(alpha), self.penalty_target)
+        return logits[:n], logits[n:], reg
 
     def generator_step(self):
         _, replicas = replica_info()

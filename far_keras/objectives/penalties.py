@@ -1,10 +1,18 @@
-"""Zero-centred gradient penalties on the discriminator logit D0.
+"""Zero-centred gradient penalties on the discriminator, at the logit D0 or at σ(D0).
 
 - ``real``: GAN-0GP-sample (Mescheder et al. 2018, "R1"), the last term of the FAR
   objective eq. (12): λ/N Σ_i ‖∇D0(c_i)‖², c_i in the discriminator's *real* batch,
   which under FAR is D_r ∪ D_FAR.
 - ``interpolation``: GAN-0GP-interpolation (Thanh-Tung et al. 2019): the same
   zero-centred norm at x̃ = α x + (1 − α) y, α ~ U(0, 1) per sample.
+
+What is differentiated (``target``):
+
+- ``logit``: ∇D0, eq. (12) as printed and GAN_stability's R1 on images.
+- ``probability``: ∇D with D = σ(D0) = σ'(D0) ∇D0 = σ(D0)(1 − σ(D0)) ∇D0, what the
+  synthetic reference code (Thanh-Tung et al. 2019, ``GradientPenaltiesGAN.py``,
+  ``cal_gradpen`` on a discriminator ending in ``nn.Sigmoid``) penalises. Near
+  D = 1/2 it is 1/16 of the logit penalty; where D saturates it vanishes.
 
 Both are pure functions of a discriminator callable and tensors: randomness (α) is
 passed in, so a test can compare them with closed forms.
@@ -13,10 +21,12 @@ passed in, so a test can compare them with closed forms.
 import tensorflow as tf
 
 REGULARIZERS = ("none", "real", "interpolation")
+PENALTY_TARGETS = ("logit", "probability")
 
 
-def logits_and_squared_gradient_norm(discriminator, points):
-    """(D0(c), ‖∇_c D0(c)‖²) for each row c of ``points``: shapes [N, 1] and [N].
+def logits_and_squared_gradient_norm(discriminator, points, target="logit"):
+    """(D0(c), ‖∇_c T(c)‖²) for each row c of ``points``: shapes [N, 1] and [N],
+    with T = D0 (``target='logit'``) or T = σ(D0) (``target='probability'``).
 
     Returning the logits lets a model take its loss and its penalty from one
     forward pass. The inner tape reduces D0 to a scalar *inside* its block (a tape
@@ -24,25 +34,27 @@ def logits_and_squared_gradient_norm(discriminator, points):
     discriminator's weights, so an outer tape can differentiate the penalty (double
     backprop). Summing over the batch is exact because D0(c_i) depends on c_i only.
     """
+    if target not in PENALTY_TARGETS:
+        raise ValueError(f"penalty target must be one of {PENALTY_TARGETS}, got {target!r}")
     points = tf.convert_to_tensor(points)
     with tf.GradientTape() as tape:
         tape.watch(points)
         # float32 even when D computes in float16/bfloat16 (mixed precision)
         logits = tf.cast(discriminator(points, training=True), tf.float32)
-        total = tf.reduce_sum(logits)
+        total = tf.reduce_sum(logits if target == "logit" else tf.sigmoid(logits))
     grads = tape.gradient(total, points)
     grads = tf.reshape(tf.cast(grads, tf.float32), [tf.shape(grads)[0], -1])
     return logits, tf.reduce_sum(tf.square(grads), axis=1)
 
 
-def squared_gradient_norm(discriminator, points):
-    """‖∇_c D0(c)‖² for each row c of ``points``, shape [N]."""
-    return logits_and_squared_gradient_norm(discriminator, points)[1]
+def squared_gradient_norm(discriminator, points, target="logit"):
+    """‖∇_c T(c)‖² for each row c of ``points``, shape [N] (T as above)."""
+    return logits_and_squared_gradient_norm(discriminator, points, target)[1]
 
 
-def real_gradient_penalty(discriminator, real_points):
-    """0GP-sample: mean over the real batch of ‖∇D0(c)‖² (eq. 12 without λ)."""
-    return tf.reduce_mean(squared_gradient_norm(discriminator, real_points))
+def real_gradient_penalty(discriminator, real_points, target="logit"):
+    """0GP-sample: mean over the real batch of ‖∇T(c)‖² (eq. 12 without λ)."""
+    return tf.reduce_mean(squared_gradient_norm(discriminator, real_points, target))
 
 
 def interpolates(real_points, fake_points, alpha):
@@ -52,7 +64,8 @@ def interpolates(real_points, fake_points, alpha):
     return alpha * real_points + (1.0 - alpha) * fake_points
 
 
-def interpolation_gradient_penalty(discriminator, real_points, fake_points, alpha):
-    """0GP-interpolation: mean of ‖∇D0(x̃)‖² at x̃ = α x + (1 − α) y (no λ)."""
+def interpolation_gradient_penalty(discriminator, real_points, fake_points, alpha,
+                                   target="logit"):
+    """0GP-interpolation: mean of ‖∇T(x̃)‖² at x̃ = α x + (1 − α) y (no λ)."""
     return tf.reduce_mean(squared_gradient_norm(
-        discriminator, interpolates(real_points, fake_points, alpha)))
+        discriminator, interpolates(real_points, fake_points, alpha), target))

@@ -73,25 +73,51 @@ class NanGuard(keras.callbacks.Callback):
 class ScalarSummaries(_StepCallback):
     """Writes each training metric's mean over the last interval to TensorBoard.
 
-    The model's Mean trackers run over the whole fit (the progress bar shows those);
-    the interval mean is the difference of their (total, count) since the last write.
+    The means must stay accurate over runs of 10⁶ steps, and the model's Mean
+    trackers accumulate in float32: differencing totals that run over the whole
+    fit rounds every step's value to the totals' float32 spacing (1/32 for totals
+    near 3e5, 1/8 past 2^20), which quantised the means. So the trackers are
+    reset after every write and hold one interval only: ``result()`` is then the
+    interval mean, with the float32 error of summing one interval whatever the
+    step. Hence Keras's progress bar, which shows the values ``train_step``
+    returns (the trackers' ``result()``), shows the running mean of the current
+    interval.
+
+    The reset is done before the next compiled call rather than right after the
+    write, so that when ``fit`` ends the trackers still hold the last interval:
+    Keras reads its end-of-epoch logs (the progress bar's last line, ``History``)
+    from them. ``on_train_begin`` resets too, so that a resumed run or a second
+    ``fit`` starts clean. A metric with no updates in the interval is not written
+    and keeps its previous entry in ``last``. Every worker of a multi-worker run
+    must run this callback: reading the sync-on-read metric variables is a
+    collective.
     """
 
     def __init__(self, writer, every):
         super().__init__(every)
         self.writer = writer
-        self.previous = {}
         self.last = {}  # the last interval's means, for metrics.json
+        self._reset_pending = False
+
+    def _reset(self):
+        for metric in self.model.metrics:
+            metric.reset_state()
+        self._reset_pending = False
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._reset_pending:
+            self._reset()
 
     def on_step(self, step, logs):
         with self.writer.as_default(step=step):
             for metric in self.model.metrics:
-                total, count = _value(metric.total), _value(metric.count)
-                last_total, last_count = self.previous.get(metric.name, (0.0, 0.0))
-                if count > last_count:
-                    self.last[metric.name] = (total - last_total) / (count - last_count)
+                if _value(metric.count) > 0:
+                    self.last[metric.name] = float(tf.convert_to_tensor(metric.result()))
                     tf.summary.scalar(f"train/{metric.name}", self.last[metric.name])
-                self.previous[metric.name] = (total, count)
+        self._reset_pending = True
 
 
 class PeriodicCheckpoint(_StepCallback):

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from far_keras.data.synthetic import RNG_ALG
-from far_keras.metrics import two_d
+from far_keras.metrics import discriminator_health, two_d
 from far_keras.training import plots
 
 
@@ -21,18 +21,24 @@ class MetricsLog:
     def __init__(self, model_dir, flags, start_step=0):
         self.path = os.path.join(model_dir, "metrics.json")
         self.data = {"flags": flags, "history": [], "final": None}
+        self.context = None
         if tf.io.gfile.exists(self.path):
             try:
                 with tf.io.gfile.GFile(self.path) as f:
                     old = json.load(f)
                 self.data["history"] = [h for h in old.get("history", [])
                                         if h["step"] <= start_step]
+                health = old.get("health")
+                if health and health.get("last_step", 0) <= start_step:
+                    self.data["health"] = health  # the collapse verdict survives resumes
             except (json.JSONDecodeError, KeyError, TypeError):
                 pass  # a torn metrics file is rebuilt; checkpoints hold the state
         self.data["flags"] = flags
 
     def add(self, step, metrics, final=False):
-        entry = {"step": int(step), **metrics}
+        # ``context()`` (if set) adds what the run knows besides the evaluation, e.g.
+        # the training losses of the last logging interval.
+        entry = {"step": int(step), **metrics, **(self.context() if self.context else {})}
         self.data["history"] = [h for h in self.data["history"] if h["step"] != step] + [entry]
         if final:
             self.data["final"] = entry
@@ -53,7 +59,7 @@ class TwoDEvaluator:
     """
 
     def __init__(self, source, generator_fn, discriminator, latent_dim, writer, log,
-                 num_samples=2500, seed=0, plot_contour=True):
+                 num_samples=2500, seed=0, plot_contour=True, samples_dir=None):
         self.source = source
         self.generator_fn = generator_fn
         self.discriminator = discriminator
@@ -65,6 +71,7 @@ class TwoDEvaluator:
         self.z = tf.random.stateless_normal([num_samples, latent_dim], [seed, 12345],
                                             alg=RNG_ALG)
         self.real = source.sample_numpy(num_samples, seed + 1)
+        self.samples_dir = samples_dir
         self.last_png = None
 
     def samples(self):
@@ -78,8 +85,15 @@ class TwoDEvaluator:
         fake = self.samples()
         try:
             metrics = two_d.evaluate_samples(self.source, fake, seed=self.seed)
+            health = discriminator_health.discriminator_health(self.discriminator, self.real,
+                                                               fake)
+            metrics.update({f"health_{k}": v for k, v in health.items()})
         except FloatingPointError as e:
             metrics = {"error": str(e)}
+        if self.samples_dir:
+            os.makedirs(self.samples_dir, exist_ok=True)
+            np.savez_compressed(os.path.join(self.samples_dir, f"step_{int(step)}.npz"),
+                                fake=fake, real=self.real)
         contour = self._discriminator_output if self.plot_contour else None
         title = f"{self.source.name}, step {step}"
         self.last_png = plots.scatter_png(self.real, fake, title=title, contour_fn=contour)

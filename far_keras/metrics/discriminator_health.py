@@ -1,0 +1,154 @@
+"""Is the discriminator alive? Measurements that tell a trained GAN from a dead one.
+
+A penalised discriminator can settle at D ≡ 1/2 with zero gradient: every later
+generator step is then a no-op, the generator freezes wherever it was, and whatever
+the sample metrics say is not evidence about the method (FAR paper, section 6.1
+settings give a live D; ten times the data scale's worth of extra penalty does not).
+We measure, on real points x and generated points y:
+
+- ``d_spread``: standard deviation of D = σ(D0) over x ∪ y (0 for a constant D);
+- ``grad_real`` / ``grad_fake``: mean ‖∇D0‖ at x and at y;
+- ``grad_scaled``: mean ‖∇D0‖ over x ∪ y times the data's spread (RMS distance of x
+  to its mean): the change of the logit across the data, free of the data's units;
+- ``dead_relu``: fraction of hidden ReLU units that output 0 on every point.
+
+A check *looks collapsed* when D is constant (``d_spread`` < ``spread_tol``) and has
+no gradient (``grad_scaled`` < ``grad_tol``); :class:`CollapseDetector` flags a run
+after ``patience`` consecutive such checks.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SPREAD_TOL = 1e-3
+GRAD_TOL = 1e-2
+
+
+def hidden_relu_outputs(discriminator, x):
+    """Outputs of the discriminator's hidden ReLU layers on ``x`` (Sequential nets).
+
+    Returns (logits, [activations]); the list is empty for networks that are not a
+    plain stack of layers (their dead-unit fraction is not measured).
+    """
+    if not isinstance(discriminator, keras.Sequential):
+        return discriminator(x, training=False), []
+    acts = []
+    h = x
+    for layer in discriminator.layers:
+        h = layer(h, training=False)
+        activation = getattr(layer, "activation", None)
+        if getattr(activation, "__name__", "") == "relu":
+            acts.append(h)
+    return h, acts
+
+
+def _measure(discriminator, real, fake):
+    points = tf.concat([real, fake], 0)
+    with tf.GradientTape() as tape:
+        tape.watch(points)
+        logits, acts = hidden_relu_outputs(discriminator, points)
+        logits = tf.cast(tf.reshape(logits, [-1]), tf.float32)
+        total = tf.reduce_sum(logits)
+    grads = tape.gradient(total, points)
+    norms = tf.norm(tf.reshape(tf.cast(grads, tf.float32), [tf.shape(points)[0], -1]), axis=1)
+    n = tf.shape(real)[0]
+    flat_real = tf.reshape(tf.cast(real, tf.float32), [n, -1])
+    scale = tf.sqrt(tf.reduce_mean(tf.reduce_sum(
+        tf.square(flat_real - tf.reduce_mean(flat_real, 0)), axis=1)))
+    if acts:
+        alive = tf.concat([tf.reduce_any(a > 0, axis=0) for a in acts], 0)
+        dead = 1.0 - tf.reduce_mean(tf.cast(alive, tf.float32))
+    else:
+        dead = tf.constant(float("nan"))
+    prob = tf.sigmoid(logits)
+    return {
+        "d_spread": tf.math.reduce_std(prob),
+        "d_real_mean": tf.reduce_mean(prob[:n]),
+        "d_fake_mean": tf.reduce_mean(prob[n:]),
+        "grad_real": tf.reduce_mean(norms[:n]),
+        "grad_fake": tf.reduce_mean(norms[n:]),
+        "grad_scaled": tf.reduce_mean(norms) * scale,
+        "dead_relu": dead,
+    }
+
+
+def discriminator_health(discriminator, real, fake):
+    """The measurements above, as Python floats, for real [n, ...] and fake [m, ...]."""
+    out = _measure(discriminator, tf.convert_to_tensor(real, tf.float32),
+                   tf.convert_to_tensor(fake, tf.float32))
+    return {k: float(v) for k, v in out.items()}
+
+
+def compiled_health(discriminator):
+    """``discriminator_health`` as one traced function (called every log interval)."""
+    fn = tf.function(lambda real, fake: _measure(discriminator, real, fake))
+
+    def health(real, fake):
+        out = fn(tf.convert_to_tensor(real, tf.float32), tf.convert_to_tensor(fake, tf.float32))
+        return {k: float(v) for k, v in out.items()}
+
+    return health
+
+
+def looks_collapsed(health, spread_tol=SPREAD_TOL, grad_tol=GRAD_TOL):
+    """True when D is constant on the data and the samples and has no gradient."""
+    return health["d_spread"] < spread_tol and health["grad_scaled"] < grad_tol
+
+
+def collapse_message(step):
+    return (f"discriminator collapsed at step {step}: D is constant (D(x) = D(G(z)), no "
+            "spread) with no gradient, so the generator no longer learns: what follows is "
+            "not a trained GAN")
+
+
+class CollapseDetector:
+    """Flags a run after ``patience`` consecutive checks that look collapsed.
+
+    ``collapsed_at`` is the step of the first check of that streak; once set it
+    stays set (a run that froze is reported as such even if D wakes up later: the
+    frozen stretch is not evidence either).
+    """
+
+    def __init__(self, patience=3, spread_tol=SPREAD_TOL, grad_tol=GRAD_TOL):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        self.patience = patience
+        self.spread_tol = spread_tol
+        self.grad_tol = grad_tol
+        self.streak_start = None
+        self.streak = 0
+        self.collapsed_at = None
+        self.checks = 0
+
+    def update(self, step, health):
+        """Feeds one check; returns True the first time the run is flagged."""
+        self.checks += 1
+        if looks_collapsed(health, self.spread_tol, self.grad_tol):
+            if self.streak == 0:
+                self.streak_start = step
+            self.streak += 1
+        else:
+            self.streak = 0
+        if self.collapsed_at is None and self.streak >= self.patience:
+            self.collapsed_at = self.streak_start
+            return True
+        return False
+
+    def state(self):
+        return {"checks": self.checks, "collapsed_at": self.collapsed_at,
+                "streak": self.streak, "streak_start": self.streak_start}
+
+    def load(self, state):
+        """Restores a saved ``state()`` (a resumed run keeps its verdict)."""
+        self.checks = int(state.get("checks", 0))
+        self.collapsed_at = state.get("collapsed_at")
+        self.streak = int(state.get("streak", 0))
+        self.streak_start = state.get("streak_start")
+
+
+def summarize(values):
+    """Min / max of each health measurement over a run's checks (for tables)."""
+    keys = values[0].keys() if values else ()
+    return {k: (float(np.nanmin([v[k] for v in values])),
+                float(np.nanmax([v[k] for v in values]))) for k in keys}
