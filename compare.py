@@ -69,6 +69,11 @@ def mean_se(values):
 SKIP = {"step", "num_samples", "inception_score_std"}
 
 
+def collapsed_at(run):
+    """The step at which the run's discriminator was flagged as collapsed, or None."""
+    return (run.get("health") or {}).get("collapsed_at")
+
+
 def table(results, variants, columns=()):
     """Markdown table: one row per variant, mean ± s.e. of each numeric final metric
     (the union over variants; '—' where a variant has no such metric)."""
@@ -76,16 +81,20 @@ def table(results, variants, columns=()):
     for v in variants:
         for r in results[v]:
             for k, value in r["final"].items():
-                if k not in SKIP and isinstance(value, (int, float)) and k not in metric_names:
+                if (k not in SKIP and not (k.startswith("health_") and k != "health_d_spread")
+                        and isinstance(value, (int, float)) and k not in metric_names):
                     metric_names.append(k)
     if columns:
         metric_names = [m for m in columns if m in metric_names]
     steps = results[variants[0]][0]["final"]["step"]
+    flagged = {v: sum(collapsed_at(r) is not None for r in results[v]) for v in variants}
     header = ["variant", "seeds", "steps"] + metric_names
+    if any(flagged.values()):
+        header.append("D collapsed")
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for v in variants:
         finals = [r["final"] for r in results[v]]
-        cells = [LABELS.get(v, v), str(len(finals)), str(steps)]
+        cells = [LABELS.get(v, v) + (" †" if flagged[v] else ""), str(len(finals)), str(steps)]
         for m in metric_names:
             values = [f[m] for f in finals if isinstance(f.get(m), (int, float))]
             if not values:
@@ -94,8 +103,13 @@ def table(results, variants, columns=()):
             mean, se = mean_se(values)
             scale = 100.0 if m == "high_quality" else 1.0
             cells.append(f"{mean * scale:.3g} ± {se * scale:.2g}")
+        if any(flagged.values()):
+            cells.append(f"{flagged[v]} of {len(finals)}")
         rows.append("| " + " | ".join(cells) + " |")
     note = "mean ± standard error over seeds"
+    if any(flagged.values()):
+        note += ("; † some runs' discriminator collapsed (constant D, no gradient: see their "
+                 "metrics.json 'health'), so those rows are not evidence about the method")
     if "high_quality" in metric_names:
         note += "; high_quality in %"
     if any(m.startswith("train_") for m in metric_names):
@@ -129,7 +143,8 @@ def main(argv):
     with open(os.path.join(FLAGS.out, "table.md"), "w") as f:
         f.write(md)
     with open(os.path.join(FLAGS.out, "results.json"), "w") as f:
-        json.dump({v: [r["final"] for r in rs] for v, rs in results.items()}, f, indent=2)
+        json.dump({v: [dict(r["final"], collapsed_at=collapsed_at(r)) for r in rs]
+                   for v, rs in results.items()}, f, indent=2)
     print(md)
 
 

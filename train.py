@@ -61,6 +61,13 @@ def main(argv):
             DatasetError, InceptionWeightsError, DiscriminatorCollapsed) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
+    trained = result["step"] - result["resumed_from"]
+    if trained:
+        print(f"Trained {trained} steps in {result['seconds']:.1f} s "
+              f"({trained / max(result['seconds'], 1e-9):.0f} steps/s, callbacks included)")
+    health = result.get("health") or {}
+    if health.get("collapsed_at") is not None:
+        print(f"WARNING: {health['message']}.", file=sys.stderr)
     print(f"Done at step {result['step']}: {result['metrics']}")
     print(f"metrics: {os.path.join(cfg.model_dir, 'metrics.json')}  "
           f"plot: {os.path.join(cfg.model_dir, 'samples.png')}  "

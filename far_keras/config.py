@@ -175,6 +175,9 @@ class RunConfig(_Validated):
     seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
     steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)
     jit_compile: bool = _field(True, "XLA-compile the training step.")
+    threads: int = _field(0, "CPU threads of TensorFlow's op pools; 0 = auto: 1 for the 2-D "
+                          "MLPs (their 64-wide matmuls run faster on one thread, and parallel "
+                          "runs then share the cores), TensorFlow's default otherwise.", min=0)
     mixed_precision: str = _field("none", "GPU speed: compute in float16 (with dynamic loss "
                                   "scaling) or bfloat16, keep weights, losses and the "
                                   "gradient penalty in float32.",
@@ -325,6 +328,31 @@ def from_flat(values):
     if values:
         raise ConfigError(f"unknown setting(s): {', '.join('--' + k for k in sorted(values))}")
     return Config(**parts)
+
+
+def read_flagfile(path):
+    """{flag: value} from an absl flagfile (``--name=value`` / ``--name`` / ``--noname``
+    lines, # comments), typed by the Config fields; for tools that build a Config from
+    a config file without absl (benchmarks)."""
+    fields = {f.name: f for f, _ in all_fields()}
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.lstrip("-").partition("=")
+            if name not in fields and name.startswith("no") and name[2:] in fields:
+                values[name[2:]] = False
+                continue
+            if name not in fields:
+                raise ConfigError(f"{path}: unknown flag --{name}")
+            default = fields[name].default
+            if isinstance(default, bool):
+                values[name] = value.lower() not in ("false", "0") if value else True
+            else:
+                values[name] = type(default)(value)
+    return values
 
 
 def all_fields():

@@ -118,6 +118,20 @@ def build_gan(cfg, strategy_name=None):
     return model
 
 
+def set_threads(cfg):
+    """--threads (0 = auto: one for the 2-D MLPs). Only possible before TensorFlow's
+    runtime starts (a process that already ran TF keeps its pools; so do
+    TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when set)."""
+    threads = cfg.run.threads or (1 if cfg.architecture == "mlp" else 0)
+    if not threads or "TF_NUM_INTRAOP_THREADS" in os.environ:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # already initialised (e.g. several runs in one test process)
+
+
 def _check_divisible(cfg, replicas):
     if replicas == 1:
         return
@@ -232,6 +246,7 @@ def run(cfg, export_model=True, log=print):
     """
     r = cfg.run
     model_dir = cfg.model_dir
+    set_threads(cfg)
     try:
         dist = strategy.make_strategy(r.strategy)
     except ValueError as e:
@@ -311,7 +326,8 @@ def run(cfg, export_model=True, log=print):
     with open(os.path.join(model_dir, "samples.png"), "wb") as f:
         f.write(evaluate.last_png)
     result = {"step": step, "metrics": final, "model_dir": model_dir,
-              "seconds": elapsed, "resumed_from": start}
+              "seconds": elapsed, "resumed_from": start,
+              "health": metrics_log.data.get("health")}
     if export_model and cfg.is_sdkl:
         result["export_dir"] = sdkl.export_sdkl(model, cfg.export_dir)
     elif export_model:
