@@ -358,3 +358,19 @@ def read_flagfile(path):
 def all_fields():
     """(field, section) for every flag-backed field, in definition order."""
     return [(f, s) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def flag_table():
+    """The README's flag reference (Markdown), from the fields: one home for the help."""
+    rows = ["| flag | default | meaning |", "|---|---|---|"]
+    for f, _ in all_fields():
+        meta = f.metadata
+        help_text = meta["help"]
+        if meta.get("choices"):
+            help_text += f" ({', '.join(meta['choices'])})"
+        rows.append(f"| `--{f.name}` | `{f.default!r}` | {help_text.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(flag_table())

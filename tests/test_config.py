@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from far_keras import config
@@ -27,4 +29,45 @@ def test_defaults_are_the_papers_synthetic_settings():
             c.gan.reg_weight, c.optim.g_lr, c.optim.d_lr, c.latent_dim) == (
         "ring8", 64, 16, 256, 10.0, 0.003, 0.003, 2)
     assert c.run_name == "ring8_real_far16of256_seed0"
-    assert c.to_dict()["train_steps"] == 20000
+    assert c.to_dict()["train_steps"] == 100000
+    # the synthetic reference code's: SGD, the penalty on σ(D0), data x 10 / 1.414
+    assert (c.optim.optimizer, c.penalty_target, c.data.ring_radius, c.data.ring_sigma) == (
+        "sgd", "probability", 7.0721, 0.014144)
+
+
+def test_penalty_target_auto_is_probability_for_mlps_and_logit_for_resnets():
+    assert config.from_flat({"dataset": "grid25"}).penalty_target == "probability"
+    assert config.from_flat({"dataset": "cifar10"}).penalty_target == "logit"
+    assert config.from_flat({"dataset": "cifar10", "penalty_target": "probability"}
+                            ).penalty_target == "probability"
+
+
+def test_readme_flag_reference_is_the_configs():
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "README.md")).read()
+    assert config.flag_table() in readme, "regenerate it: python -m far_keras.config"
+
+
+def test_read_flagfile_types_values_and_rejects_unknown_flags(tmp_path):
+    path = tmp_path / "x.flags"
+    path.write_text("# comment\n--dataset=grid25\n--train_steps=500\n--reg_weight=2.5\n"
+                    "--save_samples\n--noplot_contour\n")
+    assert config.read_flagfile(str(path)) == dict(
+        dataset="grid25", train_steps=500, reg_weight=2.5, save_samples=True,
+        plot_contour=False)
+    path.write_text("--trian_steps=5\n")
+    with pytest.raises(config.ConfigError, match="unknown flag --trian_steps"):
+        config.read_flagfile(str(path))
+
+
+def test_shipped_2d_configs_build_and_say_where_each_value_comes_from():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for name in ("ring8", "grid25", "swissroll", "gaussian"):
+        path = os.path.join(root, "configs", f"{name}.flags")
+        cfg = config.from_flat(config.read_flagfile(path))
+        assert cfg.penalty_target == "probability" and cfg.optim.optimizer == "sgd"
+        lines = open(path).read().splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("--"):  # every value sits under a comment naming a source
+                block = "\n".join(l for l in lines[:i] if l.startswith("#"))
+                assert "[" in block, f"{path}: {line} has no source comment"

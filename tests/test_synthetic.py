@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 from sklearn.datasets import make_swiss_roll
 
 from far_keras.data import synthetic
@@ -70,3 +71,31 @@ def test_dataset_is_a_pure_function_of_seed_and_step():
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="ring8, grid25"):
         synthetic.make_source("ring9")
+
+
+def test_fixed_grid_set_has_equal_points_per_mode_and_batches_come_from_it():
+    src = synthetic.make_source("grid25", grid_spacing=7.0721, grid_sigma=0.1768,
+                                grid_points=1000, seed=3)
+    pts = src.train_points
+    assert pts.shape == (1000, 2)
+    d = np.linalg.norm(pts[:, None] - src.centers[None], axis=-1)
+    counts = np.bincount(d.argmin(1), minlength=25)
+    assert (counts == 40).all()  # 1000 / 25 per mode, as the reference's 4000 of 100,000
+    assert np.std(pts - src.centers[d.argmin(1)]) == pytest.approx(0.1768, rel=0.1)
+    batch = src.sample(256, tf.constant([0, 9], tf.int64)).numpy()
+    set_rows = {tuple(r) for r in pts}
+    assert all(tuple(r) in set_rows for r in batch)
+    again = synthetic.make_source("grid25", grid_spacing=7.0721, grid_sigma=0.1768,
+                                  grid_points=1000, seed=3)
+    np.testing.assert_array_equal(again.train_points, pts)  # fixed by the seed
+    fresh = synthetic.make_source("grid25", grid_points=0)
+    assert fresh.train_points is None
+
+
+def test_reference_scale_defaults():
+    # Datasets.py: ring = unit circle x 10 / 1.414 (σ 0.02 / 1.414); grid = 2·{-2..2}² / 2.828 x 10.
+    ring = synthetic.make_source("ring8", ring_radius=10 / 1.414, ring_sigma=0.02 / 1.414)
+    np.testing.assert_allclose(np.linalg.norm(ring.centers, axis=1), 7.0721, rtol=1e-4)
+    grid = synthetic.make_source("grid25", grid_spacing=20 / 2.828, grid_points=0)
+    assert np.unique(grid.centers[:, 0]).tolist() == pytest.approx(
+        [-40 / 2.828, -20 / 2.828, 0, 20 / 2.828, 40 / 2.828])
