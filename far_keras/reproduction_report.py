@@ -22,7 +22,8 @@ METRICS = {
                  ("memorization", "memorisation", 1.0)],
     "swissroll": [("energy_distance", "energy distance", 1.0)],
 }
-HEALTH_KEYS = ("health_d_spread", "health_grad_scaled", "health_dead_relu")
+HEALTH_KEYS = ("health_d_spread", "health_grad_scaled", "health_dead_relu",
+               "health_grad_real", "health_grad_fake")
 
 
 def metric_kind(dataset):
@@ -98,8 +99,8 @@ def metrics_table(runs_by_variant, iterations, kind, labels):
 def health_table(runs_by_variant, labels):
     """Every run: alive or flagged, D's spread and gradient range, last losses."""
     header = ["variant", "seed", "steps", "verdict", "D spread (min–max)",
-              "‖∇D0‖·scale (min–max)", "dead ReLU (last)", "train d_loss (last)",
-              "wall time"]
+              "‖∇D0‖·scale (min–max)", "‖∇D0‖ at real / at fakes (last)",
+              "dead ReLU (last)", "train d_loss (last)", "wall time"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant, runs in runs_by_variant.items():
         for r in runs:
@@ -117,13 +118,15 @@ def health_table(runs_by_variant, labels):
                 span = f"{min(spread):.3g}–{max(spread):.3g}"
                 gspan = f"{min(grad):.3g}–{max(grad):.3g}"
                 dead = f"{evals[-1]['health_dead_relu']:.2f}"
+                at_points = (f"{evals[-1]['health_grad_real']:.3g} / "
+                             f"{evals[-1]['health_grad_fake']:.3g}")
                 d_loss = evals[-1].get("train_d_loss", (r["final"] or {}).get("train_d_loss"))
             else:
-                span = gspan = dead = "—"
+                span = gspan = dead = at_points = "—"
                 d_loss = None
             rows.append("| " + " | ".join([
                 labels.get(variant, variant), os.path.basename(r["dir"]).replace("seed", ""),
-                f"{steps:,}", verdict, span, gspan, dead,
+                f"{steps:,}", verdict, span, gspan, at_points, dead,
                 f"{d_loss:.3f}" if isinstance(d_loss, (int, float)) else "—",
                 f"{r['seconds'] / 60:.1f} min"]) + " |")
     return "\n".join(rows)

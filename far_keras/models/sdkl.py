@@ -45,7 +45,8 @@ keyed by (seed, step, stream, k). The samplers of ``objectives/elbo.py`` use
 Losses are divided by the number of replicas before differentiation (as in
 FAR-GAN), so summed replica gradients are global-batch gradients.
 
-Logged per step (the ``trackers``; means over the steps of a ``fit`` epoch):
+Logged per step (the ``trackers``; means over each ``--log_every`` interval, after
+which ``ScalarSummaries`` resets them):
 ``d_loss`` (cross-entropy part of D's loss), ``ortho`` (the *unweighted*
 orthogonal regulariser R; D's loss adds ``ortho_weight``·R), ``d_real``,
 ``d_fake`` (mean σ(D0) on real and on the sample fakes; VAEGAN also ``d_rec``
