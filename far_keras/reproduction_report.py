@@ -44,9 +44,29 @@ def load_run(model_dir):
     except (OSError, json.JSONDecodeError, KeyError):
         pass
     history = {h["step"]: h for h in metrics.get("history", [])}
+    rescore(model_dir, metrics["flags"], history)
     return {"dir": model_dir, "history": history, "final": metrics.get("final"),
             "train_steps": metrics["flags"]["train_steps"], "health": metrics.get("health") or {},
             "seconds": seconds}
+
+
+def rescore(model_dir, flags, history):
+    """Recomputes each evaluation's sample metrics from its saved samples with the
+    current metric code, so that a report never mixes metric versions (a fixed
+    metric applies to runs that finished before the fix)."""
+    steps = [s for s in history if samples_at(model_dir, s) is not None]
+    if not steps:
+        return
+    from far_keras import config
+    from far_keras.experiment import make_source
+    from far_keras.metrics import two_d
+    source = make_source(config.from_flat(flags))
+    for step in steps:
+        _, fake = samples_at(model_dir, step)
+        try:
+            history[step].update(two_d.evaluate_samples(source, fake, seed=flags["seed"]))
+        except FloatingPointError:
+            pass
 
 
 def samples_at(model_dir, step):

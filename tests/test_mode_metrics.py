@@ -71,3 +71,17 @@ def test_frechet_to_gaussian():
     x = rng.randn(20000, 2) + np.array([3.0, 0.0])
     # W2² between N((3,0), I) and N(0, I) is 9.
     assert sample_metrics.frechet_to_gaussian(x, np.zeros(2), np.eye(2)) == pytest.approx(9.0, abs=0.1)
+
+
+def test_gaussian_evaluation_compares_with_fresh_draws_of_the_true_gaussian():
+    # The finite training set is not the reference: fresh true-Gaussian draws score ≈ 0,
+    # copies of training points 1 (it once sampled "fresh" points from the set: −∞).
+    from far_keras.data import synthetic
+    from far_keras.metrics import two_d
+    src = synthetic.make_source("gaussian", gaussian_points=300, gaussian_std=7.0, seed=1)
+    rng = np.random.RandomState(0)
+    fresh = two_d.evaluate_samples(src, 7.0 * rng.randn(2500, 2), seed=5)
+    assert np.isfinite(fresh["memorization"]) and abs(fresh["memorization"]) < 0.1
+    assert fresh["frechet_to_true"] < 0.5
+    copies = two_d.evaluate_samples(src, src.train_points[rng.randint(0, 300, 2500)], seed=5)
+    assert copies["memorization"] == pytest.approx(1.0)

@@ -14,12 +14,16 @@ def evaluate_samples(source, samples, seed=0):
         raise FloatingPointError("generator produced non-finite samples")
     if source.centers is not None:
         return mode_coverage.mode_metrics(samples, source.centers, source.sigma)
-    fresh = source.sample_numpy(len(samples), seed + 7919)
     if source.train_points is not None:
+        # Fresh draws of the *true* Gaussian: source.sample() would draw from the
+        # finite training set itself (distance 0 to it, memorisation −∞).
+        rng = np.random.default_rng([seed, 7919])
+        fresh = source.mean + source.std * rng.standard_normal((len(samples), 2))
         return {
             "frechet_to_true": sample_metrics.frechet_to_gaussian(
                 samples, source.mean, source.std ** 2 * np.eye(2)),
             "memorization": sample_metrics.memorization_score(
                 samples, source.train_points, fresh),
         }
+    fresh = source.sample_numpy(len(samples), seed + 7919)
     return {"energy_distance": sample_metrics.energy_distance(samples, fresh)}
