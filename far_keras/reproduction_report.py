@@ -116,6 +116,21 @@ def metrics_table(runs_by_variant, iterations, kind, labels):
     return "\n".join(rows)
 
 
+def stalled_at(run, patience=3):
+    """Start of the run's first streak of ``patience`` evaluations where D's gradient at
+    the fakes is < 1 % of that at the reals (the run's own verdict when it has one)."""
+    own = (run["health"].get("stall") or {}).get("collapsed_at")
+    if own is not None:
+        return own
+    from far_keras.metrics import discriminator_health as dh
+    detector = dh.CollapseDetector(patience, predicate=dh.looks_stalled)
+    for step, h in sorted(run["history"].items()):
+        if step > 0 and isinstance(h.get("health_grad_fake"), (int, float)):
+            detector.update(step, {"grad_fake": h["health_grad_fake"],
+                                   "grad_real": h["health_grad_real"]})
+    return detector.collapsed_at
+
+
 def health_table(runs_by_variant, labels):
     """Every run: alive or flagged, D's spread and gradient range, last losses."""
     header = ["variant", "seed", "steps", "verdict", "D spread (min–max)",
@@ -127,9 +142,12 @@ def health_table(runs_by_variant, labels):
             evals = [h for s, h in sorted(r["history"].items()) if s > 0 and
                      all(isinstance(h.get(k), (int, float)) for k in HEALTH_KEYS)]
             at = r["health"].get("collapsed_at")
+            stalled = stalled_at(r)
             done = r["final"] is not None and r["final"]["step"] == r["train_steps"]
             steps = max(r["history"]) if r["history"] else 0
             verdict = f"**collapsed at {at:,}**" if at is not None else "alive"
+            if stalled is not None:
+                verdict += f"; generator stalled from {stalled:,}"
             if not done:
                 verdict += " (running or stopped)"
             if evals:
@@ -200,7 +218,7 @@ def panels_png(path, runs_by_variant, iterations, labels, title, kind):
                 ax.set_title(f"iter. {it:,}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(labels.get(v, v), fontsize=8)
-    fig.suptitle(title + " (real blue, generated red)", fontsize=10)
+    fig.suptitle(title + "\n(real blue, generated red)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -122,4 +122,32 @@ def test_live_run_is_not_flagged(tmp_path):
     with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
         data = json.load(f)
     assert data["health"]["collapsed_at"] is None and data["health"]["checks"] == 10
+    assert data["health"]["stall"]["collapsed_at"] is None
     assert data["final"]["health_d_spread"] > 0.01
+
+
+def _half_plane_discriminator():
+    # D0(x) = relu(x1): slope 1 where x1 > 0, flat (but not constant) elsewhere.
+    d = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="relu"),
+                          keras.layers.Dense(1)])
+    d.set_weights([np.array([[1.0], [0.0]], np.float32), np.zeros(1, np.float32),
+                   np.ones([1, 1], np.float32), np.zeros(1, np.float32)])
+    return d
+
+
+def test_fakes_on_a_flat_part_of_a_live_discriminator_look_stalled_not_collapsed():
+    rng = np.random.RandomState(4)
+    real = np.abs(rng.randn(64, 2)) + [1.0, 0.0]
+    fake = -np.abs(rng.randn(64, 2)) - [1.0, 0.0]
+    h = dh.discriminator_health(_half_plane_discriminator(), real, fake)
+    assert h["grad_real"] == pytest.approx(1.0) and h["grad_fake"] == 0.0
+    assert dh.looks_stalled(h) and not dh.looks_collapsed(h)
+    moving = dh.discriminator_health(_half_plane_discriminator(), real, real + 0.5)
+    assert not dh.looks_stalled(moving)
+
+
+def test_stall_detector_uses_the_same_patience_rule():
+    det = dh.CollapseDetector(patience=2, predicate=dh.looks_stalled)
+    starved, fed = {"grad_fake": 1e-4, "grad_real": 1.0}, {"grad_fake": 0.5, "grad_real": 1.0}
+    assert [det.update(s, h) for s, h in [(1, starved), (2, fed), (3, starved)]] == [False] * 3
+    assert det.update(4, starved) is True and det.collapsed_at == 3

@@ -15,6 +15,13 @@ We measure, on real points x and generated points y:
 A check *looks collapsed* when D is constant (``d_spread`` < ``spread_tol``) and has
 no gradient (``grad_scaled`` < ``grad_tol``); :class:`CollapseDetector` flags a run
 after ``patience`` consecutive such checks.
+
+A live D can still starve the generator: a check *looks stalled* when D's gradient at
+the generated points is under ``stall_ratio`` (1 %) of its gradient at the real ones.
+FAR can do this to itself: the lowest-scored fakes are trained as real *with* the
+zero-centred penalty (eq. 12), which flattens D where the fakes are (seen on ring8:
+‖∇D0‖ 0.003 at the fakes, 1.5 at the real points, no new mode for 400k steps). That
+is a warning, not a collapse: the run is a trained GAN that stopped moving.
 """
 
 import keras
@@ -23,6 +30,7 @@ import tensorflow as tf
 
 SPREAD_TOL = 1e-3
 GRAD_TOL = 1e-2
+STALL_RATIO = 1e-2
 
 
 def hidden_relu_outputs(discriminator, x):
@@ -96,6 +104,17 @@ def looks_collapsed(health, spread_tol=SPREAD_TOL, grad_tol=GRAD_TOL):
     return health["d_spread"] < spread_tol and health["grad_scaled"] < grad_tol
 
 
+def looks_stalled(health, ratio=STALL_RATIO):
+    """True when D's gradient at the fakes is under ``ratio`` of that at the reals."""
+    return health["grad_fake"] < ratio * health["grad_real"]
+
+
+def stall_message(step):
+    return (f"generator stalled at step {step}: D's gradient at the generated points is "
+            f"under {STALL_RATIO:.0%} of its gradient at the real ones, so the samples no "
+            "longer move")
+
+
 def collapse_message(step):
     return (f"discriminator collapsed at step {step}: D is constant (D(x) = D(G(z)), no "
             "spread) with no gradient, so the generator no longer learns: what follows is "
@@ -103,19 +122,20 @@ def collapse_message(step):
 
 
 class CollapseDetector:
-    """Flags a run after ``patience`` consecutive checks that look collapsed.
+    """Flags a run after ``patience`` consecutive checks that look collapsed (or
+    satisfy ``predicate``: ``looks_stalled`` gives the stall detector).
 
     ``collapsed_at`` is the step of the first check of that streak; once set it
     stays set (a run that froze is reported as such even if D wakes up later: the
     frozen stretch is not evidence either).
     """
 
-    def __init__(self, patience=3, spread_tol=SPREAD_TOL, grad_tol=GRAD_TOL):
+    def __init__(self, patience=3, spread_tol=SPREAD_TOL, grad_tol=GRAD_TOL, predicate=None):
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
         self.patience = patience
-        self.spread_tol = spread_tol
-        self.grad_tol = grad_tol
+        # what counts as a bad check (default: looks collapsed)
+        self.predicate = predicate or (lambda h: looks_collapsed(h, spread_tol, grad_tol))
         self.streak_start = None
         self.streak = 0
         self.collapsed_at = None
@@ -124,7 +144,7 @@ class CollapseDetector:
     def update(self, step, health):
         """Feeds one check; returns True the first time the run is flagged."""
         self.checks += 1
-        if looks_collapsed(health, self.spread_tol, self.grad_tol):
+        if self.predicate(health):
             if self.streak == 0:
                 self.streak_start = step
             self.streak += 1
@@ -145,10 +165,3 @@ class CollapseDetector:
         self.collapsed_at = state.get("collapsed_at")
         self.streak = int(state.get("streak", 0))
         self.streak_start = state.get("streak_start")
-
-
-def summarize(values):
-    """Min / max of each health measurement over a run's checks (for tables)."""
-    keys = values[0].keys() if values else ()
-    return {k: (float(np.nanmin([v[k] for v in values])),
-                float(np.nanmax([v[k] for v in values]))) for k in keys}

@@ -3,7 +3,9 @@
 Every ``--log_every`` steps: measure D on fresh real points and on the generator's
 samples, write ``health/*`` to TensorBoard, and feed the collapse detector. When
 the run is flagged, it says so in its log, in TensorBoard (``health/collapse``
-text) and in metrics.json (``health``); with ``--stop_on_collapse`` it ends.
+text) and in metrics.json (``health``); with ``--stop_on_collapse`` it ends. A
+generator that a live D no longer moves (``looks_stalled``) gets a warning the same
+way (``health/stall``, ``health.stall_message``), and the run goes on.
 """
 
 import sys
@@ -46,9 +48,11 @@ class HealthCheck(_StepCallback):
         self.z = tf.random.stateless_normal([num_points, latent_dim], [seed, 4242], alg="philox")
         self.sample = tf.function(lambda s: source.sample(num_points, s))
         self.detector = dh.CollapseDetector(patience)
+        self.stall = dh.CollapseDetector(patience, predicate=dh.looks_stalled)
         saved = metrics_log.data.get("health")
         if saved:
             self.detector.load(saved)
+            self.stall.load(saved.get("stall", {}))
         self.last = None
 
     def on_step(self, step, logs):
@@ -56,15 +60,27 @@ class HealthCheck(_StepCallback):
         fake = self.generator(self.z, training=False)
         self.last = self.health(real, fake)
         flagged = self.detector.update(step, self.last)
+        stalled = self.stall.update(step, self.last)
         with self.writer.as_default(step=step):
             for name, value in self.last.items():
                 tf.summary.scalar(f"health/{name}", value)
             tf.summary.scalar("health/looks_collapsed",
                               float(dh.looks_collapsed(self.last)))
-        record = dict(self.detector.state(), last_step=int(step), last=self.last)
+            tf.summary.scalar("health/looks_stalled", float(dh.looks_stalled(self.last)))
+        record = dict(self.detector.state(), last_step=int(step), last=self.last,
+                      stall=self.stall.state())
         if self.detector.collapsed_at is not None:
             record["message"] = dh.collapse_message(self.detector.collapsed_at)
+        if self.stall.collapsed_at is not None:
+            record["stall_message"] = dh.stall_message(self.stall.collapsed_at)
         self.metrics_log.data["health"] = record
+        if stalled:
+            warning = f"WARNING: {record['stall_message']}."
+            self.log(warning)
+            if self.log is not print:
+                print(warning, file=sys.stderr)
+            with self.writer.as_default(step=step):
+                tf.summary.text("health/stall", record["stall_message"])
         if flagged:
             message = record["message"]
             banner = f"WARNING: {message}."
