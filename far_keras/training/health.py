@@ -12,6 +12,7 @@ import sys
 
 import tensorflow as tf
 
+from far_keras.data.synthetic import RNG_ALG
 from far_keras.metrics import discriminator_health as dh
 from far_keras.training.callbacks import _StepCallback
 
@@ -45,7 +46,7 @@ class HealthCheck(_StepCallback):
         self.log = log
         self.num_points = num_points
         self.health = dh.compiled_health(discriminator)
-        self.z = tf.random.stateless_normal([num_points, latent_dim], [seed, 4242], alg="philox")
+        self.z = tf.random.stateless_normal([num_points, latent_dim], [seed, 4242], alg=RNG_ALG)
         self.sample = tf.function(lambda s: source.sample(num_points, s))
         self.detector = dh.CollapseDetector(patience)
         self.stall = dh.CollapseDetector(patience, predicate=dh.looks_stalled)
