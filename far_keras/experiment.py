@@ -197,7 +197,8 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
         return evaluation.TwoDEvaluator(
             make_source(cfg), generator_fn, model.discriminator, cfg.latent_dim, writer,
             metrics_log, num_samples=r.eval_samples, seed=r.seed, plot_contour=r.plot_contour,
-            samples_dir=os.path.join(cfg.model_dir, "samples") if r.save_samples else None)
+            samples_dir=os.path.join(cfg.model_dir, "samples") if r.save_samples else None,
+            plot_every=r.plot_every)
     stats_dir = r.stats_dir or os.path.join(os.path.dirname(os.path.abspath(cfg.model_dir)),
                                             "stats")
     # Runs started together (compare.py --jobs) share the classifier and the real

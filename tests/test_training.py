@@ -93,3 +93,28 @@ def test_changed_architecture_gives_clear_error(tmp_path):
     os.remove(os.path.join(tmp_path, "run", "run_settings.json"))  # no record left
     with pytest.raises(checkpointing.CheckpointError, match="different model"):
         experiment.run(small_config(tmp_path, hidden_units=32), export_model=False)
+
+
+def _tensorboard_steps(model_dir, tag):
+    steps = []
+    for path in sorted((model_dir / "logs").glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            steps += [event.step for v in event.summary.value if v.tag == tag]
+    return sorted(set(steps))
+
+
+def test_plot_every_draws_only_at_its_steps_and_the_end(tmp_path):
+    # eval every 100 over 500 steps; plot every 200: pictures at 0, 200, 400 and the final 500
+    cfg = small_config(tmp_path, train_steps=500, plot_every=200)
+    experiment.run(cfg, export_model=False, log=lambda *_: None)
+    model_dir = tmp_path / "run"
+    assert _tensorboard_steps(model_dir, "eval/samples") == [0, 200, 400, 500]
+    assert [100, 200, 300, 400, 500] == [s for s in _tensorboard_steps(
+        model_dir, "eval/modes_covered") if s > 0]
+    assert (model_dir / "samples.png").stat().st_size > 0
+
+
+def test_plot_every_must_be_a_multiple_of_eval_every(tmp_path):
+    from far_keras import config
+    with pytest.raises(config.ConfigError, match="--plot_every=150"):
+        small_config(tmp_path, plot_every=150)

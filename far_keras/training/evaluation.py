@@ -59,7 +59,7 @@ class TwoDEvaluator:
     """
 
     def __init__(self, source, generator_fn, discriminator, latent_dim, writer, log,
-                 num_samples=2500, seed=0, plot_contour=True, samples_dir=None):
+                 num_samples=2500, seed=0, plot_contour=True, samples_dir=None, plot_every=0):
         self.source = source
         self.generator_fn = generator_fn
         self.discriminator = discriminator
@@ -72,6 +72,7 @@ class TwoDEvaluator:
                                             alg=RNG_ALG)
         self.real = source.sample_numpy(num_samples, seed + 1)
         self.samples_dir = samples_dir
+        self.plot_every = plot_every
         self.last_png = None
 
     def samples(self):
@@ -94,14 +95,19 @@ class TwoDEvaluator:
             os.makedirs(self.samples_dir, exist_ok=True)
             np.savez_compressed(os.path.join(self.samples_dir, f"step_{int(step)}.npz"),
                                 fake=fake, real=self.real)
-        contour = self._discriminator_output if self.plot_contour else None
-        title = f"{self.source.name}, step {step}"
-        self.last_png = plots.scatter_png(self.real, fake, title=title, contour_fn=contour)
+        # The picture costs ten times the rest of an evaluation: at the paper's lengths
+        # (100 evaluations) --plot_every keeps it to the iterations worth looking at.
+        draw = final or not self.plot_every or int(step) % self.plot_every == 0
+        if draw:
+            contour = self._discriminator_output if self.plot_contour else None
+            title = f"{self.source.name}, step {step}"
+            self.last_png = plots.scatter_png(self.real, fake, title=title, contour_fn=contour)
         with self.writer.as_default(step=step):
             for name, value in metrics.items():
                 if isinstance(value, (int, float)):
                     tf.summary.scalar(f"eval/{name}", value)
-            tf.summary.image("eval/samples", tf.image.decode_png(self.last_png)[None])
+            if draw:
+                tf.summary.image("eval/samples", tf.image.decode_png(self.last_png)[None])
         self.writer.flush()
         self.log.add(step, metrics, final=final)
         return metrics
