@@ -114,7 +114,29 @@ def table(results, variants, columns=()):
         note += "; high_quality in %"
     if any(m.startswith("train_") for m in metric_names):
         note += "; train_* are the training losses' means over the last logging interval"
-    return "\n".join(rows) + "\n\n" + note + ".\n"
+    return "\n".join(rows) + "\n\n" + note + ".\n" + protocol_note(results, variants)
+
+
+def protocol_note(results, variants):
+    """The image metrics' protocol under the table; a warning when runs differ."""
+    keys = {}
+    for v in variants:
+        for r in results[v]:
+            protocol = r["final"].get("protocol")
+            if protocol:
+                keys.setdefault(_protocol_key(protocol), []).append(v)
+    if not keys:
+        return ""
+    if len(keys) == 1:
+        return f"\nImage metrics protocol: {next(iter(keys))}.\n"
+    lines = "\n".join(f"- {k}: {', '.join(sorted(set(vs)))}" for k, vs in keys.items())
+    return ("\n**WARNING: these runs' image metrics were computed under different "
+            "protocols and are not comparable across them:**\n" + lines + "\n")
+
+
+def _protocol_key(protocol):
+    from far_keras.metrics.image_metrics import protocol_key  # TF only when needed
+    return protocol_key(protocol)
 
 
 def main(argv):

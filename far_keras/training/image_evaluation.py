@@ -105,7 +105,7 @@ class ImageEvaluator:
     def __init__(self, generator_fn, latent_dim, writer, log, extractor, real_stats=None,
                  num_samples=10_000, batch_size=250, splits=10, grid_rows=8, grid_cols=8,
                  seed=0, stats_cache=None, real_batches_fn=None, real_samples=None,
-                 real_source="", progress=False):
+                 real_source="", progress=False, metrics=("fid", "is")):
         if num_samples < max(2, splits):
             raise ValueError(f"num_samples={num_samples}: need at least 2 and at least "
                              f"splits={splits} samples")
@@ -120,10 +120,12 @@ class ImageEvaluator:
         self.grid_rows = int(grid_rows)
         self.seed = int(seed)
         self.progress = progress
+        self.metrics = tuple(metrics)
+        keep_features = bool({"kid", "prdc"} & set(self.metrics))
         if real_stats is None and stats_cache is not None and real_batches_fn is not None:
             real_stats = self.real_statistics(extractor, stats_cache, real_batches_fn,
                                               real_samples or num_samples, real_source,
-                                              progress)
+                                              progress, keep_features)
         if real_stats is not None and real_stats.weights_id != extractor.weights_id:
             raise ValueError(
                 f"real statistics were computed with {real_stats.weights_id!r}, the "
@@ -136,15 +138,18 @@ class ImageEvaluator:
         self.last_grid = None  # uint8 [rows*H, cols*W, C] of the last evaluation
         self.last_png = None   # the same, PNG-encoded
         self._wrote_reference = False
+        self._wrote_protocol = False
+        self._said_is_unavailable = False
+        self.log_message = print
 
     @staticmethod
     def real_statistics(extractor, stats_cache, real_batches_fn, num_samples, source="",
-                        progress=False):
+                        progress=False, keep_features=False):
         """Real statistics from the cache, or computed from ``real_batches_fn()`` and
         cached (see :func:`image_metrics.load_or_compute_real_statistics`)."""
         return image_metrics.load_or_compute_real_statistics(
             stats_cache, extractor, real_batches_fn, num_samples, source=source,
-            progress=progress)
+            progress=progress, keep_features=keep_features)
 
     def _score_latents(self, index, n):
         seed = tf.random.experimental.stateless_fold_in(
@@ -161,7 +166,7 @@ class ImageEvaluator:
 
         return image_metrics.evaluate_generator(
             sample_fn, self.num_samples, self.batch_size, self.extractor, self.real_stats,
-            splits=self.splits, progress=self.progress)
+            splits=self.splits, progress=self.progress, metrics=self.metrics)
 
     def sample_grid(self, generator):
         """uint8 grid of the fixed-latent samples."""
@@ -184,14 +189,10 @@ class ImageEvaluator:
         self.last_png = tf.io.encode_png(self.last_grid).numpy()
         try:
             scores = self.score(generator)
-            metrics = {
-                "fid": scores.fid,
-                "inception_score": scores.inception_score,
-                "inception_score_std": scores.inception_score_std,
-                "num_samples": scores.num_samples,
-                "weights_id": scores.weights_id,
-                "real_source": scores.real_source,
-            }
+            metrics = scores.as_metrics()
+            if "is_unavailable" in metrics and not self._said_is_unavailable:
+                self.log_message(f"No Inception Score: {metrics['is_unavailable']}.")
+                self._said_is_unavailable = True
         except (FloatingPointError, ValueError, np.linalg.LinAlgError) as e:
             # e.g. NaN samples from a collapsed generator; the run goes on and the
             # log says why this evaluation has no numbers.
@@ -199,10 +200,14 @@ class ImageEvaluator:
                        "weights_id": self.extractor.weights_id}
         self.write_reference_scalars(step)
         with self.writer.as_default(step=step):
-            for name in ("fid", "inception_score", "inception_score_std"):
+            for name in ("fid", "inception_score", "inception_score_std", "kid_mean",
+                         "kid_std", "precision", "recall", "density", "coverage"):
                 value = metrics.get(name)
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     tf.summary.scalar(f"eval/{name}", value)
+            if "protocol" in metrics and not self._wrote_protocol:
+                tf.summary.text("eval/protocol", image_metrics.protocol_key(metrics["protocol"]))
+                self._wrote_protocol = True
             tf.summary.image("eval/samples", self.last_grid[None])
         self.writer.flush()
         self.log.add(step, metrics, final=final)
