@@ -78,4 +78,9 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    try:
+        # A bare config name (the product card's `--flagfile=imagenet.flags`) means configs/.
+        argv = config_lib.resolve_flagfiles(sys.argv)
+    except config_lib.ConfigError as e:
+        sys.exit(f"FATAL Flags parsing error: {e}")
+    app.run(main, argv=argv)

@@ -400,3 +400,36 @@ def flag_table():
 
 if __name__ == "__main__":
     print(flag_table())
+
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def resolve_flagfiles(argv, config_dir=CONFIG_DIR):
+    """``--flagfile=imagenet.flags`` or ``--flagfile=imagenet`` → configs/imagenet.flags.
+
+    A path that exists is kept; a bare name is looked up in ``configs/``. A name found
+    nowhere raises :class:`ConfigError` listing the shipped configs (absl would say
+    only "Unable to open flagfile").
+    """
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--flagfile", "-flagfile") and i + 1 < len(argv):
+            arg, i = f"--flagfile={argv[i + 1]}", i + 1
+        if arg.startswith(("--flagfile=", "-flagfile=")):
+            path = arg.split("=", 1)[1]
+            if not os.path.isfile(path):
+                candidates = [os.path.join(config_dir, os.path.basename(path)),
+                              os.path.join(config_dir, os.path.basename(path) + ".flags")]
+                found = next((c for c in candidates if os.path.isfile(c)), None)
+                if found is None:
+                    shipped = sorted(f[:-6] for f in os.listdir(config_dir)
+                                     if f.endswith(".flags")) if os.path.isdir(config_dir) else []
+                    raise ConfigError(f"--flagfile={path}: no such file, here or in "
+                                      f"configs/ (shipped: {', '.join(shipped)})")
+                arg = f"--flagfile={found}"
+        out.append(arg)
+        i += 1
+    return out
+

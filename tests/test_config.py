@@ -71,3 +71,17 @@ def test_shipped_2d_configs_build_and_say_where_each_value_comes_from():
             if line.startswith("--"):  # every value sits under a comment naming a source
                 block = "\n".join(l for l in lines[:i] if l.startswith("#"))
                 assert "[" in block, f"{path}: {line} has no source comment"
+
+
+def test_a_bare_config_name_resolves_to_configs(tmp_path):
+    shipped = os.path.join(config.CONFIG_DIR, "imagenet.flags")
+    for name in ("imagenet.flags", "imagenet"):
+        assert config.resolve_flagfiles(["train.py", f"--flagfile={name}", "--seed=1"]) == [
+            "train.py", f"--flagfile={shipped}", "--seed=1"]
+    assert config.resolve_flagfiles(["t", "--flagfile", "ring8"])[1] == \
+        f"--flagfile={os.path.join(config.CONFIG_DIR, 'ring8.flags')}"
+    own = tmp_path / "mine.flags"
+    own.write_text("--seed=3\n")
+    assert config.resolve_flagfiles(["t", f"--flagfile={own}"]) == ["t", f"--flagfile={own}"]
+    with pytest.raises(config.ConfigError, match="--flagfile=imagenet64.flags: no such file.*imagenet"):
+        config.resolve_flagfiles(["t", "--flagfile=imagenet64.flags"])

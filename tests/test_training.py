@@ -118,3 +118,25 @@ def test_plot_every_must_be_a_multiple_of_eval_every(tmp_path):
     from far_keras import config
     with pytest.raises(config.ConfigError, match="--plot_every=150"):
         small_config(tmp_path, plot_every=150)
+
+
+def test_a_run_that_failed_before_training_does_not_block_the_corrected_command(tmp_path):
+    from far_keras.data.images import DatasetError
+    bad = small_config(tmp_path, dataset="folder", data_path=str(tmp_path / "no_such_dir"))
+    with pytest.raises(DatasetError):
+        experiment.run(bad, export_model=False, log=lambda *_: None)
+    assert os.path.exists(os.path.join(bad.model_dir, "run_settings.json"))
+    good = small_config(tmp_path, train_steps=100)  # same --model_dir, ring8
+    assert experiment.run(good, export_model=False, log=lambda *_: None)["step"] == 100
+    # Once trained, the settings bind: another dataset is refused.
+    with pytest.raises(checkpointing.CheckpointError, match="--dataset"):
+        experiment.run(small_config(tmp_path, dataset="grid25"), export_model=False,
+                       log=lambda *_: None)
+
+
+def test_an_unwritable_model_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cfg = small_config(tmp_path, model_dir=str(blocker / "run"))
+    with pytest.raises(checkpointing.CheckpointError, match="cannot write there"):
+        experiment.run(cfg, export_model=False, log=lambda *_: None)

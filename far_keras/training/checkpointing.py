@@ -70,7 +70,12 @@ def check_compatible(model_dir, settings):
     when resuming, fails clearly if a compatibility-relevant flag changed."""
     path = os.path.join(model_dir, "run_settings.json")
     current = {k: settings[k] for k in COMPATIBILITY_KEYS if k in settings}
-    if tf.io.gfile.exists(path):
+    # Settings bind only once something was trained: a run that failed before its
+    # first checkpoint or evaluation (a wrong --dataset, say) must not block the
+    # corrected command.
+    trained = (tf.io.gfile.exists(os.path.join(model_dir, "checkpoints", "checkpoint"))
+               or tf.io.gfile.exists(os.path.join(model_dir, "metrics.json")))
+    if tf.io.gfile.exists(path) and trained:
         try:
             with tf.io.gfile.GFile(path) as f:
                 saved = json.load(f)
@@ -83,6 +88,11 @@ def check_compatible(model_dir, settings):
                 f"--model_dir={model_dir} holds a run with other settings:\n  "
                 + "\n  ".join(changed) + "\nUse another --model_dir or the original flags.")
     else:
-        tf.io.gfile.makedirs(model_dir)
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump(current, f, indent=2)
+        try:
+            tf.io.gfile.makedirs(model_dir)
+            with tf.io.gfile.GFile(path, "w") as f:
+                json.dump(current, f, indent=2)
+        except (tf.errors.OpError, OSError) as e:
+            raise CheckpointError(f"--model_dir={model_dir}: cannot write there "
+                                  f"({getattr(e, 'message', e)}); choose a writable "
+                                  "directory") from None
