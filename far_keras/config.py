@@ -175,6 +175,10 @@ class RunConfig(_Validated):
     seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
     steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)
     jit_compile: bool = _field(True, "XLA-compile the training step.")
+    deterministic: bool = _field(False, "Reproducible runs on GPUs too: TensorFlow's op "
+                                 "determinism (deterministic kernels, tf.data order; ops "
+                                 "without a deterministic kernel raise). Same seed, same "
+                                 "machine, same --jit_compile: the same run.")
     threads: int = _field(0, "CPU threads of TensorFlow's op pools; 0 = auto: 1 for the 2-D "
                           "MLPs (their 64-wide matmuls run faster on one thread, and parallel "
                           "runs then share the cores), TensorFlow's default otherwise.", min=0)

@@ -122,6 +122,11 @@ def set_threads(cfg):
     """--threads (0 = auto: one for the 2-D MLPs). Only possible before TensorFlow's
     runtime starts (a process that already ran TF keeps its pools; so do
     TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when set)."""
+    if cfg.run.deterministic:
+        # Process-wide and irreversible: on GPUs it selects deterministic kernels
+        # (slower for some, e.g. scatter/segment sums and cuDNN convolutions' backprop)
+        # and makes ops without one raise; on CPU the kernels already are.
+        tf.config.experimental.enable_op_determinism()
     threads = cfg.run.threads or (1 if cfg.architecture == "mlp" else 0)
     if not threads or "TF_NUM_INTRAOP_THREADS" in os.environ:
         return

@@ -87,3 +87,17 @@ np.save({str(tmp_path / 'out.npy')!r}, a)
     z = np.linspace(-2, 2, 20, dtype=np.float32).reshape(10, 2)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.generator(z).numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_deterministic_runs_repeat_exactly(tmp_path):
+    # Image-free and tiny; two processes with --deterministic and the same seed.
+    finals = []
+    for name in ("a", "b"):
+        out = _train("--flagfile=configs/ring8.flags", *SMALL, "--train_steps=1000",
+                     "--deterministic", "--threads=2", f"--model_dir={tmp_path / name}",
+                     f"--export_dir={tmp_path / name / 'export'}")
+        assert out.returncode == 0, out.stderr[-2000:]
+        with open(tmp_path / name / "metrics.json") as f:
+            finals.append(json.load(f)["final"])
+    for key in ("train_d_loss", "train_g_loss", "health_grad_real", "high_quality"):
+        assert finals[0][key] == finals[1][key], key
