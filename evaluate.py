@@ -166,7 +166,7 @@ def load_checkpoint_generator(model_dir):
     """
     import tensorflow as tf
 
-    from far_keras import config, experiment
+    from far_keras import config, experiment, rng
     from far_keras.training import checkpointing, optimizers
 
     path = os.path.join(model_dir, "metrics.json")
@@ -192,8 +192,7 @@ def load_checkpoint_generator(model_dir):
                  else optimizers.averaged_copy(model.generator, model.g_optimizer))
 
     def sample_fn(n, seed):
-        z = tf.random.stateless_normal([n, cfg.latent_dim],
-                                       tf.stack([tf.cast(seed, tf.int64), 0]), alg="philox")
+        z = rng.sample_latents(n, cfg.latent_dim, seed)
         return tf.cast(generator(z, training=False), tf.float32)
 
     size, channels = experiment.image_shape(cfg)

@@ -224,6 +224,13 @@ def test_npz_missing_or_ambiguous(tmp_path):
         make_image_dataset("npz", 2, seed=0, path=str(path))
 
 
+def test_npz_that_is_not_an_archive_says_so(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("these are not images\n")
+    with pytest.raises(DatasetError, match="is not an .npz archive.*b'thes'"):
+        make_image_dataset("npz", 2, seed=0, path=str(path))
+
+
 # --- entry point -------------------------------------------------------------------
 
 def test_unknown_dataset_lists_known_names():

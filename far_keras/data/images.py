@@ -206,6 +206,12 @@ def load_npz_images(path):
     """
     if not tf.io.gfile.exists(path):
         raise DatasetError(f"npz file {path!r} does not exist")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # an .npz is a zip of .npy files
+        # (np.load would call any other file "pickled (object) data")
+        raise DatasetError(f"npz file {path!r} is not an .npz archive (a zip of .npy "
+                           f"arrays, as np.savez writes); it starts with {magic!r}")
     try:
         with tf.io.gfile.GFile(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
             keys = list(archive.keys())

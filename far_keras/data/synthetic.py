@@ -21,9 +21,7 @@ import tensorflow as tf
 
 DATASETS = ("ring8", "grid25", "swissroll", "gaussian")
 
-# Pinned: the default "auto_select" may pick another generator under XLA or on
-# another device, and then a compiled run would not draw what an eager one does.
-RNG_ALG = "philox"
+from far_keras.rng import RNG_ALG  # noqa: E402  (the module's draws; see far_keras/rng.py)
 
 
 def _seed_pair(seed):

@@ -14,7 +14,7 @@ deterministic, not equal to each other.)
 import keras
 import tensorflow as tf
 
-from far_keras.data.synthetic import RNG_ALG
+from far_keras.rng import RNG_ALG
 
 
 def replica_info():

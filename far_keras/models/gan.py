@@ -12,7 +12,7 @@ Randomness is counter-based and replica-aware: see ``models/base.py``.
 import keras
 import tensorflow as tf
 
-from far_keras.data.synthetic import RNG_ALG
+from far_keras.rng import RNG_ALG
 from far_keras.models.base import AdversarialModel, local_slice, replica_info
 
 from far_keras.objectives import far, gan_losses, penalties

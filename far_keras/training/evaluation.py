@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from far_keras.data.synthetic import RNG_ALG
+from far_keras.rng import RNG_ALG
 from far_keras.metrics import discriminator_health, two_d
 from far_keras.training import plots
 

@@ -11,6 +11,8 @@ Samples are float32 whatever precision the generator computes in.
 import keras
 import tensorflow as tf
 
+from far_keras import rng
+
 
 def export_generator(generator, latent_dim, export_dir, encoder=None):
     """Writes the SavedModel; ``encoder`` (x → [mean, log scale]) adds ``encode``."""
@@ -22,8 +24,7 @@ def export_generator(generator, latent_dim, export_dir, encoder=None):
         return {"samples": tf.cast(generator(z, training=False), tf.float32)}
 
     def sample(n, seed):
-        z = tf.random.stateless_normal([n, latent_dim], tf.stack([tf.cast(seed, tf.int64), 0]),
-                                       alg="philox")
+        z = rng.sample_latents(n, latent_dim, seed)
         return {"samples": tf.cast(generator(z, training=False), tf.float32), "z": z}
 
     archive.add_endpoint("generate", generate, input_signature=[z_spec])

@@ -12,7 +12,7 @@ import sys
 
 import tensorflow as tf
 
-from far_keras.data.synthetic import RNG_ALG
+from far_keras.rng import RNG_ALG
 from far_keras.metrics import discriminator_health as dh
 from far_keras.training.callbacks import _StepCallback
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from far_keras.data.synthetic import RNG_ALG
+from far_keras.rng import RNG_ALG
 from far_keras.metrics import image_metrics
 
 # Values of the two losses when D(x) = 1/2 everywhere (the GAN equilibrium):
