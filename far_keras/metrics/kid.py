@@ -16,7 +16,8 @@ Everything is NumPy in float64.
 import numpy as np
 
 
-def _as_features(features, name):
+def as_features(features, name):
+    """``features`` as a finite float64 [n, d] array (ValueError naming ``name`` if not)."""
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array [n_samples, n_features], "
@@ -24,6 +25,17 @@ def _as_features(features, name):
     if not np.isfinite(features).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return features
+
+
+def feature_pair(real_features, fake_features):
+    """Both feature sets checked (:func:`as_features`) and of the same dimension."""
+    real = as_features(real_features, "real_features")
+    fake = as_features(fake_features, "fake_features")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(
+            f"real_features and fake_features must have the same feature dimension, "
+            f"got {real.shape[1]} (real) and {fake.shape[1]} (fake)")
+    return real, fake
 
 
 def polynomial_kernel(x, y, degree=3, gamma=None, coef0=1.0):
@@ -38,8 +50,8 @@ def polynomial_kernel(x, y, degree=3, gamma=None, coef0=1.0):
     Returns:
         [m, n] float64 array.
     """
-    x = _as_features(x, "x")
-    y = _as_features(y, "y")
+    x = as_features(x, "x")
+    y = as_features(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same number of features, got "
                          f"{x.shape[1]} (x) and {y.shape[1]} (y)")
@@ -112,12 +124,7 @@ def kernel_inception_distance(real_features, fake_features, num_subsets=100,
         dict(kid_mean, kid_std, num_subsets, subset_size) with the subset size
         actually used.
     """
-    real = _as_features(real_features, "real_features")
-    fake = _as_features(fake_features, "fake_features")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(
-            f"real_features and fake_features must have the same feature dimension, "
-            f"got {real.shape[1]} (real) and {fake.shape[1]} (fake)")
+    real, fake = feature_pair(real_features, fake_features)
     for name, feats in (("real_features", real), ("fake_features", fake)):
         if feats.shape[0] < 2:
             raise ValueError(f"{name} needs at least 2 samples for the unbiased "

@@ -22,19 +22,11 @@ Density is unbounded above; the other three lie in [0, 1].
 
 import numpy as np
 
+from far_keras.metrics.kid import feature_pair
+
 # Float64 elements per distance block (32 MB). With a handful of temporaries per
 # block the peak stays ~100-200 MB above the float64 feature copies for any n.
 _BLOCK_ELEMENTS = 1 << 22
-
-
-def _as_features(features, name):
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [n_samples, n_features], "
-                         f"got shape {features.shape}")
-    if not np.isfinite(features).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return features
 
 
 def _row_blocks(n_rows, n_cols):
@@ -83,12 +75,7 @@ def precision_recall_density_coverage(real_features, fake_features, k=5):
     Returns:
         dict(precision, recall, density, coverage) of Python floats.
     """
-    real = _as_features(real_features, "real_features")
-    fake = _as_features(fake_features, "fake_features")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(
-            f"real_features and fake_features must have the same feature dimension, "
-            f"got {real.shape[1]} (real) and {fake.shape[1]} (fake)")
+    real, fake = feature_pair(real_features, fake_features)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     for name, feats in (("real_features", real), ("fake_features", fake)):
