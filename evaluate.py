@@ -30,7 +30,8 @@ Numbers from different weights are not comparable; the output names them
 (``weights_id``) and gives the whole protocol (``protocol``: network, weights file and
 SHA-256, resize, rounding, n generated, n real, real split).
 
-Output: printed, and written as JSON to --output when given: fid, is, is_std (null
+Output: printed, and written as JSON to --output when given (the keys of
+metrics.json's evaluations): fid, inception_score, inception_score_std (null
 with ``is_unavailable`` when the weights have no softmax), kid_mean, kid_std,
 precision, recall, density, coverage (those asked by --metrics), num_samples,
 weights_id, protocol (plus real_source, real_samples, dataset, saved_model, seed).
@@ -248,15 +249,9 @@ def evaluate(flag_values):
         lambda n: sample_fn(n, batch_seed(f.seed, next(index))), f.num_samples,
         f.batch_size, extractor, real_stats, splits=f.splits, progress=f.progress,
         metrics=f.metrics)
+    # The same keys as metrics.json's evaluations (ImageScores.as_metrics).
     return {
-        "fid": scores.fid,
-        "is": scores.inception_score,
-        "is_std": scores.inception_score_std,
-        **scores.extra,
-        "num_samples": scores.num_samples,
-        "weights_id": scores.weights_id,
-        "protocol": scores.protocol,
-        "real_source": scores.real_source,
+        **scores.as_metrics(),
         "real_samples": real_stats.num_samples,
         "splits": f.splits,
         "dataset": dataset,

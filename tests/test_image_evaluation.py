@@ -216,14 +216,14 @@ def test_evaluate_cli_on_exported_generator(tiny_generator, digits_cnn_path, tmp
     assert out.returncode == 0, out.stderr
     with open(output) as f:
         result = json.load(f)
-    assert set(result) >= {"fid", "is", "is_std", "num_samples", "weights_id", "kid_mean",
+    assert set(result) >= {"fid", "inception_score", "inception_score_std", "num_samples", "weights_id", "kid_mean",
                            "kid_std", "precision", "recall", "density", "coverage"}
     assert 0 <= result["precision"] <= 1 and 0 <= result["coverage"] <= 1
     assert result["protocol"]["n_generated"] == 100 and result["protocol"]["n_real"] == 100
     assert result["protocol"]["real_split"].startswith("digits/train")
     assert result["weights_id"] == weights_id and result["num_samples"] == 100
     assert math.isfinite(result["fid"]) and result["fid"] >= 0
-    assert 1.0 <= result["is"] <= 10.0
+    assert 1.0 <= result["inception_score"] <= 10.0
     assert json.loads(out.stdout) == result
     assert cache.exists()
     cached = image_metrics.FeatureStatistics.load(cache)
@@ -268,4 +268,4 @@ def test_evaluate_cli_on_a_training_checkpoint(tmp_path):
     scores = json.loads(output.read_text())
     assert scores["dataset"] == "digits" and scores["num_samples"] == 100
     assert scores["weights_id"].startswith("far-keras-digits-cnn-16px")
-    assert scores["fid"] > 0 and scores["is"] >= 1.0
+    assert scores["fid"] > 0 and scores["inception_score"] >= 1.0
