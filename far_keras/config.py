@@ -190,7 +190,8 @@ class RunConfig(_Validated):
                            "(all local GPUs or CPUs), multi_worker (several machines, "
                            "configured by TF_CONFIG).",
                            choices=("default", "mirrored", "multi_worker"))
-    log_every: int = _field(100, "Steps between TensorBoard scalar summaries (means over the interval).", min=1)
+    log_every: int = _field(1000, "Steps between TensorBoard scalar summaries (means over the "
+                            "interval) and, on 2-D data, health checks.", min=1)
     eval_every: int = _field(25000, "Steps between evaluations (metrics, scatter plot).", min=1)
     checkpoint_every: int = _field(10000, "Steps between checkpoints.", min=1)
     keep_checkpoints: int = _field(3, "Checkpoints kept.", min=1)
