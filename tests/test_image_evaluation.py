@@ -52,13 +52,16 @@ def digits_cnn_path(tmp_path_factory):
 
 
 def _events(log_dir):
-    """{tag: [(step, value or None for images)]} from the event files in log_dir."""
+    """{tag: [(step, value: float, str for text, None for images)]} from log_dir."""
     found = {}
     for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 tensor = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
-                scalar = float(tensor) if tensor is not None and tensor.ndim == 0 else None
+                scalar = None
+                if tensor is not None and tensor.ndim == 0:
+                    item = tensor.item()
+                    scalar = item.decode() if isinstance(item, bytes) else float(item)
                 found.setdefault(value.tag, []).append((event.step, scalar))
     return found
 
@@ -149,6 +152,9 @@ def test_image_evaluator_writes_metrics_and_summaries(tiny_generator, tmp_path):
     assert [s for s, _ in events["eval/samples"]] == [5, 10]
     assert {s for s, _ in events["eval/fid"]} == {5, 10}
     assert "eval/inception_score" in events
+    # The protocol, once, as text: what decides whether these numbers are comparable.
+    assert events["eval/protocol"] == [(5, "network=fake-extractor-v1 | n_generated=120 | "
+                                           "n_real=100 | real_split=digits/train")]
     # The equilibrium references are written once (at step 0 and the first eval).
     assert events["train/d_loss_equilibrium"] == [(0, pytest.approx(D_LOSS_EQUILIBRIUM)),
                                                   (5, pytest.approx(D_LOSS_EQUILIBRIUM))]
