@@ -267,7 +267,7 @@ def main(argv):
     if bool(FLAGS.saved_model) == bool(FLAGS.checkpoint_dir):
         raise app.UsageError("give one of --saved_model (an export) or --checkpoint_dir "
                              "(a train.py --model_dir)")
-    from far_keras.metrics.image_metrics import METRICS
+    from far_keras.metrics import IMAGE_METRICS as METRICS
     bad = [m for m in FLAGS.metrics if m not in METRICS]
     if bad or not FLAGS.metrics:
         raise app.UsageError(f"--metrics: unknown {bad or 'empty list'}; choose from "

@@ -238,7 +238,7 @@ class RunConfig(_Validated):
         return [m.strip() for m in self.image_metrics.split(",") if m.strip()]
 
     def check(self):
-        from far_keras.metrics.image_metrics import METRICS
+        from far_keras.metrics import IMAGE_METRICS as METRICS
         bad = [m for m in self.image_metric_list if m not in METRICS]
         if bad or not self.image_metric_list:
             raise ConfigError(f"--image_metrics={self.image_metrics}: unknown "

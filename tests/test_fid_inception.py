@@ -199,6 +199,10 @@ def test_missing_units_and_wrong_shapes_are_named():
     units["conv"]["kernel"] = units["conv"]["kernel"][:, :1]
     with pytest.raises(fid_weights.FidWeightsError, match="unit conv: kernel"):
         fid_weights.assign(model, units)
+    units["conv"]["kernel"] = np.zeros((32, 3, 3, 3), np.float32)
+    with_logits = fid_inception.build_fid_inception(with_logits=True)
+    with pytest.raises(fid_weights.FidWeightsError, match="fc.weight"):  # not skipped silently
+        fid_weights.assign(with_logits, units, np.zeros((1000, 2048), np.float32))
 
 
 def test_unknown_files_and_missing_files_fail_clearly(tmp_path):

@@ -156,10 +156,12 @@ def assign(model, units, fc=None):
         conv.set_weights([keras_kernel])
         model.get_layer(f"{name}.bn").set_weights([unit["beta"], mean, unit["var"]])
     if fc is not None:
-        try:
-            model.get_layer("logits").set_weights([np.asarray(fc, np.float32).T])
-        except ValueError:
-            pass
+        logits = model.get_layer("logits")  # the caller built the model with logits
+        fc = np.asarray(fc, np.float32).T
+        if tuple(logits.kernel.shape) != fc.shape:
+            raise FidWeightsError(f"fc.weight {fc.T.shape} does not fit the graph's "
+                                  f"[{fid_inception.NUM_LOGITS}, {fid_inception.FEATURES}]")
+        logits.set_weights([fc])
 
 
 def content_id(model):

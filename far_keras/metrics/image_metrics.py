@@ -101,7 +101,7 @@ class ImageScores:
         return out
 
 
-METRICS = ("fid", "is", "kid", "prdc")
+from far_keras.metrics import IMAGE_METRICS as METRICS  # noqa: E402
 
 
 def protocol_record(extractor, num_generated, real_stats):

