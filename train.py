@@ -47,7 +47,10 @@ def main(argv):
         cfg = config_from_flags()
     except config_lib.ConfigError as e:
         raise app.UsageError(str(e))
-    # Imported here so that --help and flag errors come back without loading TF.
+    # Imported here so that --help and flag errors come back without loading TF; TF
+    # first, without its GPU-probing messages on a CPU-only machine (--verbose=2 shows them).
+    from far_keras import quiet_tf
+    quiet_tf.import_tensorflow(cfg.run.verbose)
     from far_keras import experiment
     from far_keras.data.images import DatasetError
     from far_keras.metrics.inception import InceptionWeightsError

@@ -230,7 +230,8 @@ class RunConfig(_Validated):
     collapse_patience: int = _field(3, "Consecutive health checks (one per --log_every) with "
                                     "a constant discriminator and no gradient before the "
                                     "run is flagged as collapsed.", min=1)
-    verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
+    verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line "
+                          "per epoch and TensorFlow's start-up (GPU probing) messages.",
                           min=0, max=2)
 
     @property
