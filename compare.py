@@ -40,6 +40,8 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 2 for a standard er
 flags.DEFINE_integer("jobs", 1, "Runs in parallel.", lower_bound=1)
 flags.DEFINE_list("columns", [], "Final metrics to tabulate (default: every numeric one).")
 flags.DEFINE_string("out", None, "Output directory for runs and the table.")
+flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's GPU-probing messages on a machine "
+                     "without a GPU (hidden otherwise).", lower_bound=0, upper_bound=2)
 FLAGS = flags.FLAGS
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -135,7 +137,10 @@ def protocol_note(results, variants):
 
 
 def _protocol_key(protocol):
-    from far_keras.metrics.image_metrics import protocol_key  # TF only when needed
+    from far_keras import quiet_tf
+    # TF only when needed, and without its GPU-probing noise (--verbose=2 shows it)
+    quiet_tf.import_tensorflow(FLAGS.verbose if FLAGS.is_parsed() else 1)
+    from far_keras.metrics.image_metrics import protocol_key
     return protocol_key(protocol)
 
 
