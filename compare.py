@@ -19,6 +19,8 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from far_keras.models.names import SDKL_MODELS
+
 # Each variant is a set of train.py flags on top of the flagfile.
 VARIANTS = {
     "far": [],  # FAR + 0GP-sample: the flagfile's own num_far / regularizer
@@ -26,7 +28,7 @@ VARIANTS = {
     "0gp_interpolation": ["--regularizer=interpolation", "--num_far=0"],
     "no_penalty": ["--regularizer=none", "--num_far=0"],
     # The SDKL paper's five models (use with an image config, e.g. celeba_sdkl.flags).
-    **{m: [f"--model={m}"] for m in ("gan", "vae", "vaegan", "sdkl", "sdkl_nosample")},
+    **{m: [f"--model={m}"] for m in SDKL_MODELS},
 }
 LABELS = {"far": "FAR (0GP-sample + FAR)", "0gp_sample": "0GP-sample",
           "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty",
