@@ -19,6 +19,8 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from far_keras.models.names import SDKL_MODELS
+
 # Each variant is a set of train.py flags on top of the flagfile.
 VARIANTS = {
     "far": [],  # FAR + 0GP-sample: the flagfile's own num_far / regularizer
@@ -26,7 +28,7 @@ VARIANTS = {
     "0gp_interpolation": ["--regularizer=interpolation", "--num_far=0"],
     "no_penalty": ["--regularizer=none", "--num_far=0"],
     # The SDKL paper's five models (use with an image config, e.g. celeba_sdkl.flags).
-    **{m: [f"--model={m}"] for m in ("gan", "vae", "vaegan", "sdkl", "sdkl_nosample")},
+    **{m: [f"--model={m}"] for m in SDKL_MODELS},
 }
 LABELS = {"far": "FAR (0GP-sample + FAR)", "0gp_sample": "0GP-sample",
           "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty",
@@ -40,6 +42,8 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 2 for a standard er
 flags.DEFINE_integer("jobs", 1, "Runs in parallel.", lower_bound=1)
 flags.DEFINE_list("columns", [], "Final metrics to tabulate (default: every numeric one).")
 flags.DEFINE_string("out", None, "Output directory for runs and the table.")
+flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's GPU-probing messages on a machine "
+                     "without a GPU (hidden otherwise).", lower_bound=0, upper_bound=2)
 FLAGS = flags.FLAGS
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -135,7 +139,10 @@ def protocol_note(results, variants):
 
 
 def _protocol_key(protocol):
-    from far_keras.metrics.image_metrics import protocol_key  # TF only when needed
+    from far_keras import quiet_tf
+    # TF only when needed, and without its GPU-probing noise (--verbose=2 shows it)
+    quiet_tf.import_tensorflow(FLAGS.verbose if FLAGS.is_parsed() else 1)
+    from far_keras.metrics.image_metrics import protocol_key
     return protocol_key(protocol)
 
 

@@ -80,6 +80,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the generated samples and of the real d
 flags.DEFINE_string("stats_cache", None, "Optional .npz cache of the real statistics.")
 flags.DEFINE_string("output", None, "Optional JSON file for the results.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+flags.DEFINE_integer("verbose", 1, "2 also shows TensorFlow's start-up messages (its GPU "
+                     "probing, hidden on a machine without a GPU).")
 
 DIGITS_PREFIX = "digits:"
 DIGITS_MODEL_NAME = "digits_cnn"
@@ -280,6 +282,8 @@ def main(argv):
             # Checked before TensorFlow is imported: the common mistake fails fast.
             print(f"ERROR: --{name}={FLAGS[name].value}: no such directory", file=sys.stderr)
             return 1
+    from far_keras import quiet_tf
+    quiet_tf.import_tensorflow(FLAGS.verbose)
     from far_keras.data.images import DatasetError
 
     try:

@@ -69,6 +69,8 @@ flags.DEFINE_string("reports", "reports", "Where the reports go (reports/fig<k>/
 flags.DEFINE_list("iterations", [], "Iterations shown in the panels and tables instead of "
                   "the paper's (e.g. for a short smoke run).")
 flags.DEFINE_bool("report_only", False, "Only rebuild the reports from the runs there are.")
+flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's GPU-probing messages on a machine "
+                     "without a GPU (hidden otherwise).", lower_bound=0, upper_bound=2)
 FLAGS = flags.FLAGS
 
 
@@ -175,6 +177,8 @@ def main(argv):
                     failed.append((dataset, variant, seed))
         if failed:
             print(f"{len(failed)} run(s) failed: {failed}", file=sys.stderr)
+    from far_keras import quiet_tf
+    quiet_tf.import_tensorflow(FLAGS.verbose)  # the reports load TF: without its GPU noise
     from far_keras import reproduction_report  # matplotlib etc. only when reporting
     for fig in figures:
         spec, tables = FIGURES[fig], TABLE_ITERATIONS

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from far_keras import config as config_lib  # noqa: E402
+from far_keras.models.names import DEPRECATED_MODELS, resolve_deprecated_model  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -24,7 +25,10 @@ def define_flags():
     for field, _ in config_lib.all_fields():
         meta, default = field.metadata, field.default
         if meta.get("choices"):
-            flags.DEFINE_enum(field.name, default, meta["choices"], meta["help"])
+            choices = list(meta["choices"])
+            if field.name == "model":  # old spellings still accepted, with a warning
+                choices += list(DEPRECATED_MODELS)
+            flags.DEFINE_enum(field.name, default, choices, meta["help"])
         elif isinstance(default, bool):
             flags.DEFINE_bool(field.name, default, meta["help"])
         elif isinstance(default, int):
@@ -36,7 +40,11 @@ def define_flags():
 
 
 def config_from_flags():
-    return config_lib.from_flat({f.name: FLAGS[f.name].value for f, _ in config_lib.all_fields()})
+    values = {f.name: FLAGS[f.name].value for f, _ in config_lib.all_fields()}
+    values["model"], warning = resolve_deprecated_model(values["model"])
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return config_lib.from_flat(values)
 
 
 def main(argv):
@@ -47,7 +55,10 @@ def main(argv):
         cfg = config_from_flags()
     except config_lib.ConfigError as e:
         raise app.UsageError(str(e))
-    # Imported here so that --help and flag errors come back without loading TF.
+    # Imported here so that --help and flag errors come back without loading TF; TF
+    # first, without its GPU-probing messages on a CPU-only machine (--verbose=2 shows them).
+    from far_keras import quiet_tf
+    quiet_tf.import_tensorflow(cfg.run.verbose)
     from far_keras import experiment
     from far_keras.data.images import DatasetError
     from far_keras.metrics.inception import InceptionWeightsError

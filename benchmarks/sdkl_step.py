@@ -42,8 +42,7 @@ from absl import app, flags  # noqa: E402
 
 from common import check_names, machine  # noqa: E402  (benchmarks/common.py)
 from far_keras import config, experiment  # noqa: E402
-
-MODELS = ("gan", "vae", "vaegan", "sdkl", "sdkl_nosample")
+from far_keras.models.names import SDKL_MODELS as MODELS  # noqa: E402
 
 flags.DEFINE_integer("steps", 3, "Timed steps per model and round.", lower_bound=1)
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.", lower_bound=1)

@@ -10,6 +10,8 @@ import dataclasses
 import math
 import os
 
+from far_keras.models.names import MODELS  # the model names' one home (TF-free)
+
 
 class ConfigError(ValueError):
     """A flag (config field) has a value that is not allowed."""
@@ -18,7 +20,6 @@ class ConfigError(ValueError):
 TWO_D_DATASETS = ("ring8", "grid25", "swissroll", "gaussian")
 IMAGE_DATASETS = ("cifar10", "cifar100", "imagenet64", "celeb_a", "folder", "npz", "digits")
 ARCHITECTURES = ("mlp", "cifar", "imagenet", "digits")
-MODELS = ("far_gan", "gan", "vae", "vaegan", "sdkl", "sdkl_nosample")
 # SDKL models: native image side of each dataset.
 DEFAULT_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet64": 64, "celeb_a": 64,
                       "folder": 64, "npz": 64, "digits": 16}
@@ -109,7 +110,8 @@ class DataConfig(_Validated):
 class GANConfig(_Validated):
     model: str = _field("far_gan", "far_gan (FAR-GAN family: --regularizer, --num_far pick the "
                         "variant) or one of the SDKL paper's models: gan, vae, vaegan, sdkl, "
-                        "sdkl_nosample (image data only).", choices=MODELS)
+                        "sdkl_nosample (image data only; sdkl_no_sampling is a deprecated "
+                        "spelling of it).", choices=MODELS)
     architecture: str = _field("auto", "Networks: mlp (Tables 3-4), cifar (ResNets of Tables "
                                "5-6, 32x32), imagenet (Tables 7-8, 64x64), digits (small "
                                "16x16 ResNets); auto picks by --dataset.",
@@ -230,7 +232,8 @@ class RunConfig(_Validated):
     collapse_patience: int = _field(3, "Consecutive health checks (one per --log_every) with "
                                     "a constant discriminator and no gradient before the "
                                     "run is flagged as collapsed.", min=1)
-    verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
+    verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line "
+                          "per epoch and TensorFlow's start-up (GPU probing) messages.",
                           min=0, max=2)
 
     @property

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from far_keras import config, experiment
+from far_keras.models.names import SDKL_MODELS
 from far_keras.training import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,7 +90,7 @@ def test_cifar10_without_data_fails_clearly(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("model", ["gan", "vae", "vaegan", "sdkl", "sdkl_nosample"])
+@pytest.mark.parametrize("model", SDKL_MODELS)
 def test_sdkl_models_train_from_their_configs(tmp_path, model):
     flags = {}
     with open(os.path.join(ROOT, "configs", f"celeba_{model}.flags")) as f:

@@ -14,9 +14,10 @@ import tensorflow as tf
 
 from far_keras.data.images import load_digits_arrays
 from far_keras.models import sdkl as sdkl_models
+from far_keras.models.names import SDKL_MODELS
 from far_keras.objectives import elbo, gan_losses
 
-NAMES = ["gan", "vae", "vaegan", "sdkl", "sdkl_nosample"]
+NAMES = list(SDKL_MODELS)
 NOISY = {"vae", "sdkl"}
 SMALL = dict(resolution=16, channels=1, latent_dim=8, base_width=8, fc_units=32)
 B = 16
@@ -49,7 +50,7 @@ def test_registry_and_builder():
     vaegan = make("vaegan")
     assert {"recon_nll", "kl", "neg_elbo", "adv", "d_rec"} <= set(vaegan.metric_names())
     assert "adv" not in make("vae").metric_names()  # the VAE never tries to fool D
-    assert isinstance(sdkl_models.build_sdkl_model("sdkl_no_sampling", **SMALL),
+    assert isinstance(sdkl_models.build_sdkl_model("sdkl_nosample", **SMALL),
                       sdkl_models.SDKLNoSampleModel)
     with pytest.raises(ValueError, match="unknown"):
         sdkl_models.build_sdkl_model("wgan", **SMALL)

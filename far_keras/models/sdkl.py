@@ -358,8 +358,6 @@ class VAEGANModel(SDKLFamilyModel):
 
 MODELS = {cls.key: cls for cls in
           (GANModel, VAEModel, VAEGANModel, SDKLModel, SDKLNoSampleModel)}
-# ``objectives.sdkl_losses.MODELS`` spells the last one "sdkl_no_sampling".
-ALIASES = {"sdkl_no_sampling": "sdkl_nosample"}
 
 
 def build_sdkl_model(name, resolution=64, channels=3, latent_dim=128, base_width=64,
@@ -373,7 +371,6 @@ def build_sdkl_model(name, resolution=64, channels=3, latent_dim=128, base_width
     model class (VAEGAN: ``reconstruction_weight``). Then
     ``model.compile(d_optimizer, g_optimizer, jit_compile=..., ...)``.
     """
-    name = ALIASES.get(name, name)
     if name not in MODELS:
         raise ValueError(f"unknown SDKL-family model {name!r}; one of {sorted(MODELS)}")
     cls = MODELS[name]

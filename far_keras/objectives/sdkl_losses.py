@@ -42,9 +42,6 @@ import tensorflow as tf
 
 from far_keras.objectives import gan_losses
 
-MODELS = ("gan", "vae", "vaegan", "sdkl", "sdkl_no_sampling")
-
-
 def kl_model_to_data_loss(fake_logits):
     """E_{x~p_θ}[−D0(x)], the mode-seeking KL(p_θ ‖ p_D) surrogate (eqs. 14-16).
 

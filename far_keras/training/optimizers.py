@@ -35,16 +35,17 @@ def averaged_copy(network, optimizer):
     """``network`` itself when ``optimizer`` keeps no EMA, else a clone holding the
     EMA weights (the live network keeps training on its own weights).
 
-    Keras exposes no public accessor for the averages, so this reads the
-    optimizer's ``_model_variables_moving_average`` (ordered like the variables
-    it was built with, i.e. ``network.trainable_variables``).
+    Uses Keras's public ``optimizer.finalize_variable_values(var_list)``, which
+    overwrites ``var_list`` with the optimizer's moving averages (matched by
+    position with the variables the optimizer was built with, i.e.
+    ``network.trainable_variables``), on the *clone's* variables, so the training
+    network is untouched. Non-trainable weights (e.g. batch-norm statistics) keep
+    the live network's values, as with Keras's own EMA swap.
     """
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
     if not optimizer.use_ema:
         return network
     clone = keras.models.clone_model(network)
     clone.set_weights(network.get_weights())
-    averages = optimizer._model_variables_moving_average
-    for var, avg in zip(clone.trainable_variables, averages):
-        var.assign(avg)
+    optimizer.finalize_variable_values(clone.trainable_variables)
     return clone
