@@ -184,7 +184,9 @@ class SDKLFamilyModel(AdversarialModel):
         with tf.GradientTape() as tape:
             out = self.discriminator_losses(real, fakes, k)
             ortho = orthogonal.orthogonal_regularizer(self.d_kernels)
-            total = (out["d_loss"] + self.ortho_weight * ortho) / replicas
+            # (scaled inside the tape: float16 compute uses dynamic loss scaling)
+            total = self.d_optimizer.scale_loss(
+                (out["d_loss"] + self.ortho_weight * ortho) / replicas)
         grads = tape.gradient(total, d_vars)
         self.d_optimizer.apply_gradients(zip(grads, d_vars))
         self.trackers["d_loss"].update_state(out["d_loss"])
@@ -220,8 +222,11 @@ class SDKLFamilyModel(AdversarialModel):
         dec_vars = self.decoder.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             out = self.generator_losses(real)
-            dec_loss = out["decoder_loss"] / replicas
-            enc_loss = None if out["encoder_loss"] is None else out["encoder_loss"] / replicas
+            # Both scaled by g_optimizer's one loss scale (float16), which its
+            # apply_gradients divides out of the concatenated gradients.
+            dec_loss = self.g_optimizer.scale_loss(out["decoder_loss"] / replicas)
+            enc_loss = (None if out["encoder_loss"] is None
+                        else self.g_optimizer.scale_loss(out["encoder_loss"] / replicas))
         if out["encoder_loss"] is out["decoder_loss"]:  # one joint loss
             grads = tape.gradient(dec_loss, enc_vars + dec_vars)
         else:
