@@ -162,9 +162,10 @@ def _negative_elbo_float64(model, real, stream):
     return nll, kl
 
 
-@pytest.mark.parametrize("policy,rtol", [("mixed_float16", 2e-3), ("mixed_bfloat16", 2e-2)])
-def test_sdkl_loss_pieces_are_float32_and_match_the_float32_model(digits16, policy, rtol):
+def test_sdkl_loss_pieces_are_float32_and_match_the_float32_model(digits16):
+    # float16 (the finer half type; bfloat16's training is covered above)
     from far_keras.models import sdkl
+    policy, rtol = "mixed_float16", 2e-3
     half = sdkl_model("sdkl", policy)
     full = sdkl_model("sdkl", "float32", loss_scaling=False)
     for a, b in zip(sdkl_networks(half), sdkl_networks(full)):
