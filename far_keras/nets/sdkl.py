@@ -158,7 +158,8 @@ def sdkl_decoder(resolution=64, channels=3, latent_dim=128, base_width=64,
         2 * w, 4, strides=2, padding="same", activation="elu", name="deconv2")(h)
     h = keras.layers.Conv2DTranspose(
         max(w // 2, 1), 4, strides=2, padding="same", activation="elu", name="deconv3")(h)
-    x_hat = _float32_output(_conv(channels, 3, 1, "conv_out", activation="tanh")(h), "x_hat_float32")
+    x_hat = _float32_output(_conv(channels, 3, 1, "conv_out", activation="tanh")(h),
+                            "x_hat_float32")
     return keras.Model(z, x_hat, name=name)
 
 
