@@ -188,3 +188,14 @@ def test_sdkl_loss_pieces_are_float32_and_match_the_float32_model(digits16):
     nll, kl = _negative_elbo_float64(half, digits16, sdkl._G_POSTERIOR)
     np.testing.assert_allclose(got["recon_nll"].numpy(), nll, rtol=1e-5)
     np.testing.assert_allclose(got["kl"].numpy(), kl, rtol=1e-4, atol=1e-7)
+
+
+def test_config_accepts_mixed_precision_for_sdkl_and_builds_loss_scaled_optimizers():
+    # (it used to raise ConfigError: "implemented for --model=far_gan only")
+    cfg = config.from_flat(dict(model="sdkl", dataset="digits", base_width=2, fc_units=8,
+                                latent_dim=4, batch_size=8, mixed_precision="mixed_float16",
+                                jit_compile=False, steps_per_execution=1))
+    model = experiment.build_model(cfg)
+    assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.decoder.get_layer("fc1").dtype_policy.compute_dtype == "float16"

@@ -45,6 +45,12 @@ keyed by (seed, step, stream, k). The samplers of ``objectives/elbo.py`` use
 Losses are divided by the number of replicas before differentiation (as in
 FAR-GAN), so summed replica gradients are global-batch gradients.
 
+Mixed precision: the networks return float32 (``nets/sdkl.py``), so the noise at
+h2, the ELBO's distributions and every loss here are float32 whatever the compute
+type; each loss is multiplied by its optimizer's ``scale_loss`` inside the tape
+(the dynamic loss scale of a float16 ``LossScaleOptimizer``, else 1), and that
+optimizer's ``apply_gradients`` unscales, or skips a non-finite step.
+
 Logged per step (the ``trackers``; means over each ``--log_every`` interval, after
 which ``ScalarSummaries`` resets them):
 ``d_loss`` (cross-entropy part of D's loss), ``ortho`` (the *unweighted*
