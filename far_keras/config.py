@@ -184,9 +184,10 @@ class RunConfig(_Validated):
     threads: int = _field(0, "CPU threads of TensorFlow's op pools; 0 = auto: 1 for the 2-D "
                           "MLPs (their 64-wide matmuls run faster on one thread, and parallel "
                           "runs then share the cores), TensorFlow's default otherwise.", min=0)
-    mixed_precision: str = _field("none", "GPU speed: compute in float16 (with dynamic loss "
-                                  "scaling) or bfloat16, keep weights, losses and the "
-                                  "gradient penalty in float32.",
+    mixed_precision: str = _field("none", "GPU speed, every model: compute in float16 (with "
+                                  "dynamic loss scaling) or bfloat16, keep weights, losses, the "
+                                  "gradient penalty and the SDKL models' observation model, KL "
+                                  "and ELBO in float32.",
                                   choices=("none", "mixed_float16", "mixed_bfloat16"))
     strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored "
                            "(all local GPUs or CPUs), multi_worker (several machines, "
@@ -273,10 +274,6 @@ class Config:
             if self.optim.ema_decay:
                 raise ConfigError(f"--ema_decay={self.optim.ema_decay}: generator EMA is "
                                   "implemented for --model=far_gan only")
-            if self.run.mixed_precision != "none":
-                raise ConfigError(f"--mixed_precision={self.run.mixed_precision}: implemented "
-                                  "for --model=far_gan only (the TFP observation model "
-                                  "stays in float32)")
             if self.image_size % 16:
                 raise ConfigError(f"--image_size={self.image_size}: SDKL nets need a "
                                   "multiple of 16")

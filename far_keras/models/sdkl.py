@@ -45,6 +45,12 @@ keyed by (seed, step, stream, k). The samplers of ``objectives/elbo.py`` use
 Losses are divided by the number of replicas before differentiation (as in
 FAR-GAN), so summed replica gradients are global-batch gradients.
 
+Mixed precision: the networks return float32 (``nets/sdkl.py``), so the noise at
+h2, the ELBO's distributions and every loss here are float32 whatever the compute
+type; each loss is multiplied by its optimizer's ``scale_loss`` inside the tape
+(the dynamic loss scale of a float16 ``LossScaleOptimizer``, else 1), and that
+optimizer's ``apply_gradients`` unscales, or skips a non-finite step.
+
 Logged per step (the ``trackers``; means over each ``--log_every`` interval, after
 which ``ScalarSummaries`` resets them):
 ``d_loss`` (cross-entropy part of D's loss), ``ortho`` (the *unweighted*
@@ -184,7 +190,9 @@ class SDKLFamilyModel(AdversarialModel):
         with tf.GradientTape() as tape:
             out = self.discriminator_losses(real, fakes, k)
             ortho = orthogonal.orthogonal_regularizer(self.d_kernels)
-            total = (out["d_loss"] + self.ortho_weight * ortho) / replicas
+            # (scaled inside the tape: float16 compute uses dynamic loss scaling)
+            total = self.d_optimizer.scale_loss(
+                (out["d_loss"] + self.ortho_weight * ortho) / replicas)
         grads = tape.gradient(total, d_vars)
         self.d_optimizer.apply_gradients(zip(grads, d_vars))
         self.trackers["d_loss"].update_state(out["d_loss"])
@@ -220,8 +228,11 @@ class SDKLFamilyModel(AdversarialModel):
         dec_vars = self.decoder.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             out = self.generator_losses(real)
-            dec_loss = out["decoder_loss"] / replicas
-            enc_loss = None if out["encoder_loss"] is None else out["encoder_loss"] / replicas
+            # Both scaled by g_optimizer's one loss scale (float16), which its
+            # apply_gradients divides out of the concatenated gradients.
+            dec_loss = self.g_optimizer.scale_loss(out["decoder_loss"] / replicas)
+            enc_loss = (None if out["encoder_loss"] is None
+                        else self.g_optimizer.scale_loss(out["encoder_loss"] / replicas))
         if out["encoder_loss"] is out["decoder_loss"]:  # one joint loss
             grads = tape.gradient(dec_loss, enc_vars + dec_vars)
         else:

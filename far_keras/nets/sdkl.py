@@ -64,6 +64,14 @@ with R: for the CPU / offline-digits variant ``resolution=16, base_width=16,
 fc_units=128`` the encoder and discriminator end at 1 x 1, h2 is 4 x 4 x 32 and
 the decoder starts at 2 x 2.
 
+Mixed precision. Built under a ``mixed_float16`` / ``mixed_bfloat16`` Keras dtype
+policy, every layer computes in the half type and keeps float32 weights; each
+network's outputs (μ and log s, x̂, h2, D0) then pass a weightless float32
+``Activation("linear")`` (``_float32_output``), so the observation model, the KL and
+every loss are built from float32 tensors (Keras' recommendation: a model's outputs
+in float32). Under the default float32 policy these layers are identities; having
+them in every precision keeps the networks' layers and checkpoints the same.
+
 No normalisation layers: the paper lists none, and the discriminator is kept
 well-conditioned by the orthogonal regulariser (``objectives/orthogonal.py``)
 instead; its kernels therefore start orthogonal (Keras' ``Orthogonal``
@@ -92,6 +100,15 @@ def _conv(filters, kernel, stride, name, activation="elu", initializer="glorot_u
         kernel_initializer=initializer, name=name)
 
 
+def _float32_output(h, name):
+    """``h`` cast to float32 by a weightless layer (see "Mixed precision" above).
+
+    A half-precision h2, logit or posterior parameter is rounded once, here; what
+    is computed from it afterwards (log-densities, KL, losses) stays in float32.
+    """
+    return keras.layers.Activation("linear", dtype="float32", name=name)(h)
+
+
 def sdkl_encoder(resolution=64, channels=3, latent_dim=128, base_width=64,
                  fc_units=1024, name="encoder"):
     """The encoder of q(z|x) = N(μ(x), diag(s(x)²)) (appendix B, first table).
@@ -113,8 +130,9 @@ def sdkl_encoder(resolution=64, channels=3, latent_dim=128, base_width=64,
     h = keras.layers.Dense(fc_units, activation="elu", name="fc1")(h)
     # The appendix's last FC with 2d outputs, as two d-unit halves: the same
     # affine map, without a Lambda split (Lambda layers do not reload safely).
-    mean = keras.layers.Dense(latent_dim, name="fc2_mean")(h)
-    log_scale = keras.layers.Dense(latent_dim, name="fc2_log_scale")(h)
+    mean = _float32_output(keras.layers.Dense(latent_dim, name="fc2_mean")(h), "mean_float32")
+    log_scale = _float32_output(
+        keras.layers.Dense(latent_dim, name="fc2_log_scale")(h), "log_scale_float32")
     return keras.Model(x, [mean, log_scale], name=name)
 
 
@@ -140,7 +158,8 @@ def sdkl_decoder(resolution=64, channels=3, latent_dim=128, base_width=64,
         2 * w, 4, strides=2, padding="same", activation="elu", name="deconv2")(h)
     h = keras.layers.Conv2DTranspose(
         max(w // 2, 1), 4, strides=2, padding="same", activation="elu", name="deconv3")(h)
-    x_hat = _conv(channels, 3, 1, "conv_out", activation="tanh")(h)
+    x_hat = _float32_output(_conv(channels, 3, 1, "conv_out", activation="tanh")(h),
+                            "x_hat_float32")
     return keras.Model(z, x_hat, name=name)
 
 
@@ -175,7 +194,7 @@ def sdkl_discriminator(resolution=64, channels=3, base_width=64, fc_units=1024,
 
     x = keras.Input((resolution, resolution, channels), name="x")
     h = _conv(w, 4, 2, "conv1", initializer=init)(x)
-    h2 = _conv(2 * w, 4, 2, "conv2", initializer=init)(h)
+    h2 = _float32_output(_conv(2 * w, 4, 2, "conv2", initializer=init)(h), "h2_float32")
     features = keras.Model(x, h2, name=f"{name}_features")
 
     h2_in = keras.Input(tuple(h2.shape[1:]), name="h2")
@@ -185,7 +204,8 @@ def sdkl_discriminator(resolution=64, channels=3, base_width=64, fc_units=1024,
     h = keras.layers.Flatten(name="flatten")(h)
     h = keras.layers.Dense(fc_units, activation="elu", kernel_initializer=init, name="fc1")(h)
     h = keras.layers.Dense(fc_units, activation="elu", kernel_initializer=init, name="fc2")(h)
-    logit = keras.layers.Dense(1, kernel_initializer=init, name="logit")(h)
+    logit = _float32_output(
+        keras.layers.Dense(1, kernel_initializer=init, name="logit")(h), "d0_float32")
     head = keras.Model(h2_in, logit, name=f"{name}_head")
 
     x_full = keras.Input((resolution, resolution, channels), name="x")
