@@ -230,7 +230,8 @@ def _run_worker(model, data, ckpt, remaining, r):
         callbacks = [cb.NanGuard(ckpt),
                      cb.ScalarSummaries(tf.summary.create_noop_writer(), r.log_every),
                      cb.PeriodicCheckpoint(ckpt, r.checkpoint_every)]
-        model.fit(data, epochs=1, steps_per_epoch=remaining, callbacks=callbacks,
+        model.fit(data, epochs=1, steps_per_epoch=remaining // model.steps_per_call,
+                  callbacks=callbacks,
                   shuffle=False, verbose=0)
     return {"step": model.current_step(), "metrics": {}, "chief": False,
             "checkpoint": ckpt.manager.latest_checkpoint}
