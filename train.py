@@ -51,16 +51,21 @@ def main(argv):
     from far_keras import experiment
     from far_keras.data.images import DatasetError
     from far_keras.metrics.inception import InceptionWeightsError
-    from far_keras.training import callbacks, checkpointing
+    from far_keras.training import callbacks, checkpointing, strategy
     from far_keras.training.health import DiscriminatorCollapsed
 
     print(f"Run {cfg.run_name}: model_dir={cfg.model_dir} export_dir={cfg.export_dir}")
     try:
         result = experiment.run(cfg)
     except (checkpointing.CheckpointError, callbacks.TrainingDiverged, config_lib.ConfigError,
-            DatasetError, InceptionWeightsError, DiscriminatorCollapsed) as e:
+            DatasetError, InceptionWeightsError, DiscriminatorCollapsed,
+            strategy.WorkerLost) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
+    if result.get("chief") is False:
+        # A non-chief worker of a multi-worker run: the chief reports the run.
+        print(f"Worker done at step {result['step']} (checkpoints: {result['checkpoint']})")
+        return 0
     trained = result["step"] - result["resumed_from"]
     if trained:
         print(f"Trained {trained} steps in {result['seconds']:.1f} s "

@@ -222,7 +222,7 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
     return evaluator
 
 
-def _run_worker(model, data, ckpt, remaining, r):
+def _run_worker(model, data, ckpt, remaining, r, dist):
     """A non-chief worker: trains in step with the chief and saves its checkpoints."""
     if remaining > 0:
         # Reading the metrics' sync-on-read variables is a collective: the workers
@@ -230,9 +230,9 @@ def _run_worker(model, data, ckpt, remaining, r):
         callbacks = [cb.NanGuard(ckpt),
                      cb.ScalarSummaries(tf.summary.create_noop_writer(), r.log_every),
                      cb.PeriodicCheckpoint(ckpt, r.checkpoint_every)]
-        model.fit(data, epochs=1, steps_per_epoch=remaining // model.steps_per_call,
-                  callbacks=callbacks,
-                  shuffle=False, verbose=0)
+        with strategy.worker_faults_reported(dist, ckpt):
+            model.fit(data, epochs=1, steps_per_epoch=remaining // model.steps_per_call,
+                      callbacks=callbacks, shuffle=False, verbose=0)
     return {"step": model.current_step(), "metrics": {}, "chief": False,
             "checkpoint": ckpt.manager.latest_checkpoint}
 
@@ -247,6 +247,7 @@ def run(cfg, export_model=True, log=print):
       images.DatasetError: image data missing or malformed.
       inception.InceptionWeightsError: FID/IS weights unavailable.
       health.DiscriminatorCollapsed: --stop_on_collapse and D collapsed.
+      strategy.WorkerLost: a peer of a multi-worker run died (restart them all).
     """
     r = cfg.run
     model_dir = cfg.model_dir
@@ -291,7 +292,7 @@ def run(cfg, export_model=True, log=print):
         data = data.batch(per_call, drop_remainder=True)
     data = strategy.distribute_batches(data, dist, batch_axis=1 if per_call > 1 else 0)
     if not is_chief:
-        return _run_worker(model, data, ckpt, remaining, r)
+        return _run_worker(model, data, ckpt, remaining, r, dist)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     metrics_log = evaluation.MetricsLog(model_dir, cfg.to_dict(), start_step=start)
     evaluate = make_evaluator(cfg, model, writer, metrics_log, r.verbose)
@@ -315,8 +316,9 @@ def run(cfg, export_model=True, log=print):
                 cfg.latent_dim, writer, metrics_log, seed=r.seed,
                 patience=r.collapse_patience, stop=r.stop_on_collapse, log=log))
         t0 = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=remaining // per_call, callbacks=callbacks,
-                  shuffle=False, verbose=r.verbose)
+        with strategy.worker_faults_reported(dist, ckpt):
+            model.fit(data, epochs=1, steps_per_epoch=remaining // per_call,
+                      callbacks=callbacks, shuffle=False, verbose=r.verbose)
         elapsed = time.perf_counter() - t0
 
     step = model.current_step()

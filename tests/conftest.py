@@ -5,3 +5,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def digits_classifier_trained_once():
+    """Train the digits FID/IS classifier once per (size, settings) for the session.
+
+    Runs with ``--inception_weights=digits`` train that CNN into their own stats
+    directory when it is not there, and every test has its own directory: that
+    training (15 epochs) was most of the image tests' time. Runs still load and save it
+    where they would; only the training is shared. Subprocesses train their own.
+    """
+    from far_keras.metrics import digits_classifier as dc
+    original, trained = dc.train_digits_classifier, {}
+
+    def train_once(image_size=dc.DEFAULT_DIGITS_SIZE, **kwargs):
+        key = (int(image_size), tuple(sorted(kwargs.items())))
+        if key not in trained:
+            trained[key] = original(image_size, **kwargs)
+        return trained[key]
+
+    dc.train_digits_classifier = train_once
+    yield
+    dc.train_digits_classifier = original

@@ -1,11 +1,46 @@
 """tf.distribute strategies by name, the chief's role, and per-replica input."""
 
+import contextlib
 import json
 import os
 
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+
+# What a collective op raises when a peer of a multi-worker run is gone: TF's
+# MultiWorkerMirroredStrategy aborts the pending collectives on every survivor (its
+# peer health check, or the broken connection) rather than hanging.
+_PEER_LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+              tf.errors.CancelledError)
+
+
+class WorkerLost(RuntimeError):
+    """A worker of a multi-worker run died; the survivors stop instead of hanging."""
+
+
+@contextlib.contextmanager
+def worker_faults_reported(strategy, checkpointer):
+    """Turns a lost peer of a multi-worker run into ``WorkerLost``, naming the
+    checkpoint that the restarted run resumes from.
+
+    Nothing is retried in-process: TF's collectives cannot be re-formed without
+    restarting every worker ("Restart your program to reset"), and a resumed run is
+    exact (counter-based randomness, data positioned by step), so the recovery is to
+    rerun every worker's command.
+    """
+    try:
+        yield
+    except _PEER_LOST as e:
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise
+        latest = checkpointer.latest
+        raise WorkerLost(
+            "a worker of this multi-worker run was lost "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Restart every worker "
+            "with the same command: training resumes from "
+            f"{latest or 'the start (no checkpoint yet)'}; the work since it is redone."
+        ) from None
 
 
 def make_strategy(name):
