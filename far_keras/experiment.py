@@ -24,16 +24,12 @@ from far_keras.training.image_evaluation import ImageEvaluator, WithReconstructi
 
 
 def execution_settings(cfg, strategy_name=None):
-    """(jit_compile, steps per call) actually used.
-
-    Under MirroredStrategy, Keras 3.15 / TF 2.21 fail with several steps per call
-    ("You must feed a value for placeholder ... while/cond", even for a plain
-    Sequential model) and with XLA; there we run one uncompiled step per call.
-    Elsewhere the steps of one call run in the model's in-graph loop
-    (``AdversarialModel.compile(steps_per_call=...)``), fed [K, batch, ...] chunks.
-    """
-    if (strategy_name or cfg.run.strategy) in ("mirrored", "multi_worker"):
-        return False, 1
+    """(jit_compile, steps per call): --jit_compile and --steps_per_execution, under
+    every strategy. The steps of one call run in the model's own loop
+    (``AdversarialModel.compile(steps_per_call=...)``), fed [K, batch, ...] chunks;
+    under a tf.distribute strategy XLA compiles each replica's losses and
+    gradients (see ``AdversarialModel.compile``)."""
+    del strategy_name  # every strategy runs the same settings
     return cfg.run.jit_compile, cfg.run.steps_per_execution
 
 
@@ -269,9 +265,6 @@ def run(cfg, export_model=True, log=print):
         checkpointing.check_compatible(model_dir, cfg.to_dict())
 
     keras.utils.set_random_seed(r.seed)  # weight initialisation
-    if execution_settings(cfg) != (r.jit_compile, r.steps_per_execution):
-        log(f"--strategy={r.strategy}: running one step per call without XLA "
-            "(Keras cannot run multi-step or XLA calls under MirroredStrategy).")
     with dist.scope():
         model = build_model(cfg)
     ckpt = checkpointing.Checkpointer(
@@ -297,7 +290,7 @@ def run(cfg, export_model=True, log=print):
     per_call = model.steps_per_call
     if per_call > 1:
         data = data.batch(per_call, drop_remainder=True)
-    data = strategy.distribute_batches(data, dist)
+    data = strategy.distribute_batches(data, dist, batch_axis=1 if per_call > 1 else 0)
     if not is_chief:
         return _run_worker(model, data, ckpt, remaining, r, dist)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))

@@ -104,10 +104,35 @@ class FARGAN(AdversarialModel):
             self.discriminator_step(real_k, k)
         self.generator_step()
 
-    def far_samples(self, candidates):
+    def discriminator_step(self, real, k=0):
+        """One D update on N0 real samples plus D_FAR against the fakes (eq. 12)."""
+        fake, candidates, candidate_logits = self.replica_part(self.discriminator_inputs)(k)
+        real_side = real
+        if self.num_far:
+            real_side = far.far_real_batch(real, self.far_samples(candidates, candidate_logits))
+        grads, logs = self.replica_part(self.discriminator_gradients)(real_side, fake, k)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        self.track(logs)
+
+    def discriminator_inputs(self, k):
+        """(this replica's fakes, its share of the M1 FAR candidates, D0 on them);
+        the candidates are empty without FAR."""
+        z = self._normal(self.batch_size, [self.latent_dim], self._seed(_FAKE, k),
+                         keep_global=True)
+        z = self._batch_slice(z)
+        if not self.num_far:
+            return self._g(z), tf.zeros([0]), tf.zeros([0])
+        # The fakes and the M1 FAR candidates in one generator pass.
+        z_candidates = self._normal(self.num_candidates, [self.latent_dim],
+                                    self._seed(_CANDIDATES, k))
+        generated = self._g(tf.concat([z, z_candidates], 0))
+        n_fake = tf.shape(z)[0]
+        candidates = generated[n_fake:]
+        return generated[:n_fake], candidates, self._d(candidates)
+
+    def far_samples(self, candidates, logits):
         """D_FAR: the M0 lowest-scored of the M1 candidates (eq. 11), local slice."""
         _, r = replica_info()
-        logits = self._d(candidates)
         if r > 1:
             # Selection is over the *global* candidate set, as on one device.
             ctx = tf.distribute.get_replica_context()
@@ -116,36 +141,23 @@ class FARGAN(AdversarialModel):
         selected, _ = far.far_select(candidates, logits, self.num_far)
         return local_slice(selected, self.num_far)
 
-    def discriminator_step(self, real, k=0):
+    def discriminator_gradients(self, real_side, fake, k):
+        """(∇ of D's loss + λ·R, logged values); ``real_side`` = D_r ∪ D_FAR."""
         _, replicas = replica_info()
-        z = self._normal(self.batch_size, [self.latent_dim], self._seed(_FAKE, k),
-                         keep_global=True)
-        z = self._batch_slice(z)
-        if self.num_far:
-            # The fakes and the M1 FAR candidates in one generator pass.
-            z_candidates = self._normal(self.num_candidates, [self.latent_dim],
-                                        self._seed(_CANDIDATES, k))
-            generated = self._g(tf.concat([z, z_candidates], 0))
-            n_fake = tf.shape(z)[0]
-            fake, candidates = generated[:n_fake], generated[n_fake:]
-            real_side = far.far_real_batch(real, self.far_samples(candidates))
-        else:
-            fake, real_side = self._g(z), real
         with tf.GradientTape() as tape:
             real_logits, fake_logits, reg = self.discriminator_outputs(real_side, fake, k)
             d_loss = gan_losses.discriminator_loss(real_logits, fake_logits)
             # (scaled inside the tape: float16 compute uses dynamic loss scaling)
             total = self.d_optimizer.scale_loss((d_loss + self.reg_weight * reg) / replicas)
         grads = tape.gradient(total, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        n_real = tf.shape(real)[0]
+        n_real = tf.shape(real_side)[0] - self.num_far // replicas
         d_real = tf.sigmoid(real_logits)
-        self.trackers["d_loss"].update_state(d_loss)
-        self.trackers["reg"].update_state(self.reg_weight * reg)
-        self.trackers["d_real"].update_state(tf.reduce_mean(d_real[:n_real]))
-        self.trackers["d_fake"].update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
+        logs = dict(d_loss=d_loss, reg=self.reg_weight * reg,
+                    d_real=tf.reduce_mean(d_real[:n_real]),
+                    d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
         if self.num_far:
-            self.trackers["d_far"].update_state(tf.reduce_mean(d_real[n_real:]))
+            logs["d_far"] = tf.reduce_mean(d_real[n_real:])
+        return grads, logs
 
     def discriminator_outputs(self, real_side, fake, k):
         """(D0 on the real side, D0 on the fakes, unweighted regulariser R).
@@ -170,6 +182,13 @@ class FARGAN(AdversarialModel):
         return logits[:n], logits[n:], reg
 
     def generator_step(self):
+        """One non-saturating generator update."""
+        grads, logs = self.replica_part(self.generator_gradients)()
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self.track(logs)
+
+    def generator_gradients(self):
+        """(∇ of the generator loss over the global batch, logged values)."""
         _, replicas = replica_info()
         z = self._normal(self.batch_size, [self.latent_dim], self._seed(_GEN))
         g_vars = self.generator.trainable_variables
@@ -182,14 +201,12 @@ class FARGAN(AdversarialModel):
             # (times the loss scale under float16 compute; 1 otherwise)
             loss_scale = self.g_optimizer.scale_loss(tf.constant(1.0))
             summed = tf.reduce_sum(per_sample) * loss_scale
-        g_loss = tf.reduce_mean(per_sample)
         grads = tape.gradient(summed, g_vars + [fake])
         scale = 1.0 / tf.cast(tf.shape(fake)[0] * replicas, tf.float32)
-        self.g_optimizer.apply_gradients(
-            zip([g * tf.cast(scale, g.dtype) for g in grads[:-1]], g_vars))
         fake_grad = tf.reshape(grads[-1] / loss_scale, [tf.shape(fake)[0], -1])
-        self.trackers["g_loss"].update_state(g_loss)
-        self.trackers["g_grad_norm"].update_state(tf.reduce_mean(tf.norm(fake_grad, axis=1)))
+        logs = dict(g_loss=tf.reduce_mean(per_sample),
+                    g_grad_norm=tf.reduce_mean(tf.norm(fake_grad, axis=1)))
+        return [g * tf.cast(scale, g.dtype) for g in grads[:-1]], logs
 
     def _g(self, z):
         """G(z) in float32 (the networks may compute in float16/bfloat16)."""

@@ -184,6 +184,12 @@ class SDKLFamilyModel(AdversarialModel):
                     real_logits=real_logits, fake_logits=fake_logits)
 
     def discriminator_step(self, real, k=0):
+        grads, logs = self.replica_part(self.discriminator_gradients)(real, k)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        self.track(logs)
+
+    def discriminator_gradients(self, real, k=0):
+        """(∇ of D's loss, logged values) for D's k-th minibatch."""
         _, replicas = replica_info()
         fakes = self.discriminator_fakes(real, k)
         d_vars = self.discriminator.trainable_variables
@@ -194,13 +200,12 @@ class SDKLFamilyModel(AdversarialModel):
             total = self.d_optimizer.scale_loss(
                 (out["d_loss"] + self.ortho_weight * ortho) / replicas)
         grads = tape.gradient(total, d_vars)
-        self.d_optimizer.apply_gradients(zip(grads, d_vars))
-        self.trackers["d_loss"].update_state(out["d_loss"])
-        self.trackers["ortho"].update_state(ortho)
-        self.trackers["d_real"].update_state(tf.reduce_mean(tf.sigmoid(out["real_logits"])))
-        self.trackers["d_fake"].update_state(tf.reduce_mean(tf.sigmoid(out["fake_logits"])))
+        logs = dict(d_loss=out["d_loss"], ortho=ortho,
+                    d_real=tf.reduce_mean(tf.sigmoid(out["real_logits"])),
+                    d_fake=tf.reduce_mean(tf.sigmoid(out["fake_logits"])))
         if "rec_logits" in out:
-            self.trackers["d_rec"].update_state(tf.reduce_mean(tf.sigmoid(out["rec_logits"])))
+            logs["d_rec"] = tf.reduce_mean(tf.sigmoid(out["rec_logits"]))
+        return grads, logs
 
     def negative_elbo(self, real, stream=_G_POSTERIOR):
         """−ELBO on ``real`` with the h2 likelihood; also returns z_x and Dec(z_x)."""
@@ -223,6 +228,13 @@ class SDKLFamilyModel(AdversarialModel):
 
     def generator_step(self, real):
         """One update of encoder and decoder; D's weights are never touched."""
+        grads, logs = self.replica_part(self.generator_gradients)(real)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator_variables))
+        self.track(logs)
+
+    def generator_gradients(self, real):
+        """(∇ of the generator-side losses w.r.t. ``generator_variables``, logged
+        values)."""
         _, replicas = replica_info()
         enc_vars = self.encoder.trainable_variables if self.has_encoder else []
         dec_vars = self.decoder.trainable_variables
@@ -239,11 +251,9 @@ class SDKLFamilyModel(AdversarialModel):
             grads = (tape.gradient(enc_loss, enc_vars) if enc_vars else []) \
                 + tape.gradient(dec_loss, dec_vars)
         del tape
-        self.g_optimizer.apply_gradients(zip(grads, enc_vars + dec_vars))
-        self.trackers["g_loss"].update_state(out["decoder_loss"])
-        for name in ("neg_elbo", "recon_nll", "kl", "adv"):
-            if name in out:
-                self.trackers[name].update_state(out[name])
+        logs = {name: out[name] for name in ("neg_elbo", "recon_nll", "kl", "adv")
+                if name in out}
+        return grads, dict(logs, g_loss=out["decoder_loss"])
 
     # ------------------------------------------------------------- outputs
     def sample(self, z):

@@ -77,9 +77,10 @@ def worker_role(strategy):
             task_id)
 
 
-def distribute_batches(dataset, strategy):
+def distribute_batches(dataset, strategy, batch_axis=0):
     """Per-replica input: replica r of R gets the r-th of R equal slices of every
-    global batch, on one machine or many.
+    global batch, on one machine or many. ``batch_axis`` = 1 for elements that
+    hold several steps' batches ([K, batch, ...]).
 
     We split ourselves (``distribute_datasets_from_function``) rather than let
     tf.distribute auto-shard: its DATA policy would hand *whole steps* to different
@@ -95,7 +96,7 @@ def distribute_batches(dataset, strategy):
         first = ctx.input_pipeline_id * local
 
         def my_slices(batch):
-            parts = tf.stack(tf.split(batch, replicas))[first:first + local]
+            parts = tf.stack(tf.split(batch, replicas, axis=batch_axis))[first:first + local]
             return tf.data.Dataset.from_tensor_slices(parts)
 
         return dataset.flat_map(my_slices)
