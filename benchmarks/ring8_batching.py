@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,21 +48,12 @@ def raw():
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from far_keras import config, experiment
-    from far_keras.data import synthetic
+    from common import raw_fit_seconds
+    from far_keras import config
     s = FLAGS.at_scale
     values = config.read_flagfile(CONFIG)
     values.update(batch_size=64 * s, num_far=16 * s, num_candidates=256 * s, threads=1)
-    cfg = config.from_flat(values)
-    model = experiment.build_gan(cfg)
-    per_call = model.steps_per_call
-    steps = FLAGS.steps // s
-    data = (synthetic.make_dataset(experiment.make_source(cfg), model.num_real, 0).repeat()
-            .batch(per_call, drop_remainder=True))
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # compile outside the timing
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps // per_call, verbose=0)
-    print(json.dumps({"seconds": time.perf_counter() - start, "steps": steps}))
+    print(json.dumps({"seconds": raw_fit_seconds(values, FLAGS.steps // s)}))
 
 
 def _measure(scale):

@@ -42,19 +42,11 @@ def raw():
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
-    from far_keras import config, experiment
-    from far_keras.data import synthetic
+    from common import raw_fit_seconds
+    from far_keras import config
     values = config.read_flagfile(CONFIG)
     values.update(train_steps=FLAGS.steps, threads=FLAGS.threads or 0)
-    cfg = config.from_flat(values)
-    model = experiment.build_gan(cfg)
-    per_call = model.steps_per_call
-    data = (synthetic.make_dataset(experiment.make_source(cfg), model.num_real, 0).repeat()
-            .batch(per_call, drop_remainder=True))
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # compile outside the timing
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=FLAGS.steps // per_call, verbose=0)
-    print(json.dumps({"seconds": time.perf_counter() - start}))
+    print(json.dumps({"seconds": raw_fit_seconds(values, FLAGS.steps)}))
 
 
 def _raw_seconds(threads):

@@ -1,5 +1,7 @@
 """Small, fast run settings shared by the training tests."""
 
+import socket
+
 from far_keras import config
 
 SMALL = dict(train_steps=200, steps_per_execution=50, log_every=50, eval_every=100,
@@ -16,3 +18,14 @@ def small_config(tmp_path, name="run", **overrides):
 
 def weights(model):
     return [w.copy() for w in model.generator.get_weights() + model.discriminator.get_weights()]
+
+
+def free_ports(n):
+    """n TCP ports free on localhost now (for the workers of a local cluster)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports

@@ -4,11 +4,12 @@ writes logs, metrics and exports."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
+
+from helpers import free_ports
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = dict(train_steps=40, steps_per_execution=10, jit_compile=True, log_every=10, eval_every=40,
@@ -23,16 +24,6 @@ cfg = config.from_flat(dict(SETTINGS, strategy="multi_worker", model_dir=MODEL_D
                             export_dir=MODEL_DIR + "/export"))
 experiment.run(cfg, log=lambda *_: None)
 """
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _weights(model_dir):
@@ -51,7 +42,7 @@ def _weights(model_dir):
 
 
 def test_two_workers_match_one_process(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     model_dir = str(tmp_path / "multi")
     procs = []

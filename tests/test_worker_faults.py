@@ -7,28 +7,19 @@ import glob
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
 
+from helpers import free_ports
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 200
 SETTINGS = dict(dataset="ring8", train_steps=STEPS, steps_per_execution=1, log_every=25,
                 eval_every=50, checkpoint_every=50, eval_samples=200, hidden_units=16,
                 verbose=0)
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _start_workers(model_dir, cluster):
@@ -57,7 +48,7 @@ def _weights(model_dir):
 
 def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_path):
     model_dir = str(tmp_path / "multi")
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     chief, other = _start_workers(model_dir, cluster)
     # Kill the non-chief as soon as the chief has saved a checkpoint mid-run.
     deadline = time.time() + 300
@@ -76,7 +67,7 @@ def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_pat
     assert saved and saved[-1] < STEPS  # killed mid-training, not after the end
 
     # The same commands again: both resume from the last checkpoint and finish.
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     procs = _start_workers(model_dir, cluster)
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
