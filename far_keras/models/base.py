@@ -97,12 +97,9 @@ class AdversarialModel(keras.Model):
                 return i + 1
 
             tf.while_loop(lambda i: i < self.steps_per_call, body, [tf.constant(0)])
-        logs = {name: m.result() for name, m in self.trackers.items()}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 reduces train_step outputs across workers with a "mean" over
-            # axis 0, which fails on scalars: give them that axis.
-            logs = {name: tf.reshape(v, [1]) for name, v in logs.items()}
-        return logs
+        # (Under a strategy ``make_train_function`` runs the steps and reads the
+        # trackers itself; this path is one device, or the benchmarks' legacy one.)
+        return {name: m.result() for name, m in self.trackers.items()}
 
     def train_one(self, real):
         """One training step on one batch of real data (the paper's algorithm)."""
