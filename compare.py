@@ -19,7 +19,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from far_keras.models.names import SDKL_MODELS
+from far_keras.models.families import SDKL_MODELS
 
 # Each variant is a set of train.py flags on top of the flagfile.
 VARIANTS = {

@@ -7,7 +7,7 @@ generator SavedModel, or of a training run's newest checkpoint.
   python evaluate.py --saved_model=saved_models/digits --dataset=digits \\
       --weights=digits:classifiers/digits_cnn.keras --num_samples=2000
 
-The SavedModel is one written by ``far_keras.training.export.export_generator``
+The SavedModel is one written by ``far_keras.export.export_generator``
 (``train.py`` writes it to --export_dir); its ``sample(n, seed)`` signature draws the
 images, so nothing of far_keras is needed to *generate*. Real statistics come from
 ``make_image_dataset(--dataset, ...)`` at the generator's resolution and channels
@@ -148,7 +148,7 @@ def load_generator(path):
         raise EvaluationError(
             f"--saved_model={path}: no 'sample(n, seed)' signature (found "
             f"{sorted(loaded.signatures)}); export it with "
-            "far_keras.training.export.export_generator")
+            "far_keras.export.export_generator")
 
     def sample_fn(n, seed):
         out = signature(n=tf.constant(n, tf.int32), seed=tf.constant(seed, tf.int64))
@@ -169,8 +169,8 @@ def load_checkpoint_generator(model_dir):
     """
     import tensorflow as tf
 
-    from far_keras import config, experiment, rng
-    from far_keras.training import checkpointing, optimizers
+    from far_keras import builders, config, rng
+    from far_keras.training import checkpointing
 
     path = os.path.join(model_dir, "metrics.json")
     try:
@@ -183,7 +183,7 @@ def load_checkpoint_generator(model_dir):
     cfg = config.from_flat(run_flags)
     if not cfg.data.is_image:
         raise EvaluationError(f"--checkpoint_dir={model_dir}: a 2-D run; FID/IS need images")
-    model = experiment.build_model(cfg)
+    model = builders.build_model(cfg)
     try:
         restored = checkpointing.Checkpointer(
             model_dir, **model.checkpoint_objects()).restore_latest()
@@ -191,14 +191,13 @@ def load_checkpoint_generator(model_dir):
         raise EvaluationError(str(err)) from err
     if restored is None:
         raise EvaluationError(f"--checkpoint_dir={model_dir}: no checkpoint in it")
-    generator = (model.decoder if cfg.is_sdkl
-                 else optimizers.averaged_copy(model.generator, model.g_optimizer))
+    generator = model.evaluated_generator()
 
     def sample_fn(n, seed):
         z = rng.sample_latents(n, cfg.latent_dim, seed)
         return tf.cast(generator(z, training=False), tf.float32)
 
-    size, channels = experiment.image_shape(cfg)
+    size, channels = cfg.family.image_shape(cfg)
     return (model, cfg), sample_fn, size, channels
 
 

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from far_keras import config as config_lib  # noqa: E402
-from far_keras.models.names import DEPRECATED_MODELS, resolve_deprecated_model  # noqa: E402
+from far_keras.models.families import DEPRECATED_MODELS, resolve_deprecated_model  # noqa: E402
 
 FLAGS = flags.FLAGS
 

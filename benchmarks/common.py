@@ -31,12 +31,12 @@ def raw_fit_seconds(values, steps):
     """Seconds of ``fit`` over ``steps`` training steps of the 2-D FAR-GAN that the
     flat config ``values`` describes, no callbacks, compilation outside the timing."""
     import time
-    from far_keras import config, experiment
+    from far_keras import builders, config
     from far_keras.data import synthetic
     cfg = config.from_flat(values)
-    model = experiment.build_gan(cfg)
+    model = builders.build_model(cfg)
     per_call = model.steps_per_call
-    data = (synthetic.make_dataset(experiment.make_source(cfg), model.num_real, 0).repeat()
+    data = (synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0).repeat()
             .batch(per_call, drop_remainder=True))
     model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # compile outside the timing
     start = time.perf_counter()

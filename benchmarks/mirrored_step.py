@@ -63,7 +63,7 @@ def settings(name):
 
 def build(name, path, dist):
     """(model, per-replica dataset, steps per fit call) of one config and path."""
-    from far_keras import config, experiment
+    from far_keras import builders, config
     from far_keras.data import synthetic
     from far_keras.training import strategy as strategy_lib
 
@@ -76,14 +76,14 @@ def build(name, path, dist):
                                 log_every=steps, eval_every=steps, checkpoint_every=steps))
     keras.utils.set_random_seed(0)
     with dist.scope():
-        model = experiment.build_model(cfg)
+        model = builders.build_model(cfg)
     # The path every distributed run took before: Keras's train function.
     model.keras_train_function = path == "legacy"
-    batch = model.num_real * cfg.gan.d_steps
+    batch = model.num_real * cfg.model.d_steps
     if cfg.data.is_image:
-        data = experiment.image_data(cfg, batch, 0)
+        data = builders.image_data(cfg, batch, 0)
     else:
-        data = synthetic.make_dataset(experiment.make_source(cfg), batch, 0).repeat()
+        data = synthetic.make_dataset(builders.make_source(cfg), batch, 0).repeat()
     if per_call > 1:
         data = data.batch(per_call)
     data = strategy_lib.distribute_batches(data, dist, batch_axis=1 if per_call > 1 else 0)

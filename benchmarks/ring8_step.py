@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 from common import machine  # noqa: E402  (benchmarks/common.py)
-from far_keras import config, experiment  # noqa: E402
+from far_keras import builders, config  # noqa: E402
 from far_keras.data import synthetic  # noqa: E402
 
 flags.DEFINE_integer("steps", 4000, "Timed steps per path and round.", lower_bound=100)
@@ -42,8 +42,8 @@ def build(name, overrides):
     """(model, dataset, batches per fit step) for one path."""
     cfg = config.from_flat(dict(overrides, train_steps=FLAGS.steps // 100 * 100,
                                 log_every=100, eval_every=100, checkpoint_every=100))
-    model = experiment.build_gan(cfg)
-    data = synthetic.make_dataset(experiment.make_source(cfg), model.num_real, 0).repeat()
+    model = builders.build_model(cfg)
+    data = synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0).repeat()
     if name == "keras_spe":  # recompile: one step per train_step, Keras loops 100
         model.compile(model.d_optimizer, model.g_optimizer, jit_compile=True,
                       steps_per_execution=100)

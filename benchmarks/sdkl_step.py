@@ -41,8 +41,8 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from common import check_names, machine  # noqa: E402  (benchmarks/common.py)
-from far_keras import config, experiment  # noqa: E402
-from far_keras.models.names import SDKL_MODELS as MODELS  # noqa: E402
+from far_keras import builders, config  # noqa: E402
+from far_keras.models.families import SDKL_MODELS as MODELS  # noqa: E402
 
 flags.DEFINE_integer("steps", 3, "Timed steps per model and round.", lower_bound=1)
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.", lower_bound=1)
@@ -100,11 +100,11 @@ def build(name):
     """(model, dataset, config) of one model."""
     cfg = model_config(name)
     keras.utils.set_random_seed(FLAGS.seed)
-    model = experiment.build_model(cfg)
+    model = builders.build_model(cfg)
     if model.steps_per_call != 1:
         raise RuntimeError(f"{name}: expected one step per call, got {model.steps_per_call}")
-    size, channels = experiment.image_shape(cfg)
-    shape = [model.num_real * cfg.gan.d_steps, size, size, channels]
+    size, channels = cfg.family.image_shape(cfg)
+    shape = [model.num_real * cfg.model.d_steps, size, size, channels]
     images = tf.random.stateless_uniform(shape, [FLAGS.seed, 1], minval=-1.0, maxval=1.0)
     data = tf.data.Dataset.from_tensors(images).repeat().prefetch(2)
     return model, data, cfg

@@ -10,24 +10,17 @@ import dataclasses
 import math
 import os
 
-from far_keras.models.names import MODELS  # the model names' one home (TF-free)
+# The choices' homes: each package names what it implements (TF-free, so flags
+# can be checked and --help printed without loading TensorFlow).
+from far_keras.data import IMAGE_DATASETS, TWO_D_DATASETS
+from far_keras.models import families
+from far_keras.nets import ARCHITECTURES
+from far_keras.objectives import PENALTY_TARGETS, REGULARIZERS
+from far_keras.training import OPTIMIZERS, STRATEGIES
 
 
 class ConfigError(ValueError):
     """A flag (config field) has a value that is not allowed."""
-
-
-TWO_D_DATASETS = ("ring8", "grid25", "swissroll", "gaussian")
-IMAGE_DATASETS = ("cifar10", "cifar100", "imagenet64", "celeb_a", "folder", "npz", "digits")
-ARCHITECTURES = ("mlp", "cifar", "imagenet", "digits")
-# SDKL models: native image side of each dataset.
-DEFAULT_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet64": 64, "celeb_a": 64,
-                      "folder": 64, "npz": 64, "digits": 16}
-# --architecture=auto: which networks each dataset gets.
-DEFAULT_ARCHITECTURE = {"cifar10": "cifar", "cifar100": "cifar", "imagenet64": "imagenet",
-                        "celeb_a": "imagenet", "folder": "cifar", "npz": "cifar",
-                        "digits": "digits"}
-DEFAULT_LATENT_DIM = {"mlp": 2, "cifar": 128, "imagenet": 256, "digits": 64}
 
 
 def _field(default, help, choices=None, min=None, max=None, min_exclusive=False):
@@ -107,11 +100,14 @@ class DataConfig(_Validated):
 
 
 @dataclasses.dataclass(frozen=True)
-class GANConfig(_Validated):
+class ModelConfig(_Validated):
+    """Which model (--model picks the family: models/families.py) and its settings;
+    the FAR-GAN and SDKL families each read the fields their help names."""
+
     model: str = _field("far_gan", "far_gan (FAR-GAN family: --regularizer, --num_far pick the "
                         "variant) or one of the SDKL paper's models: gan, vae, vaegan, sdkl, "
                         "sdkl_nosample (image data only; sdkl_no_sampling is a deprecated "
-                        "spelling of it).", choices=MODELS)
+                        "spelling of it).", choices=families.MODELS)
     architecture: str = _field("auto", "Networks: mlp (Tables 3-4), cifar (ResNets of Tables "
                                "5-6, 32x32), imagenet (Tables 7-8, 64x64), digits (small "
                                "16x16 ResNets); auto picks by --dataset.",
@@ -126,14 +122,14 @@ class GANConfig(_Validated):
     base_width: int = _field(0, "ResNets' base width; 0 = the preset's (paper: 64).", min=0)
     regularizer: str = _field("real", "Gradient penalty: none, real (0GP-sample on the real "
                               "side incl. FAR samples) or interpolation (0GP-interpolation).",
-                              choices=("none", "real", "interpolation"))
+                              choices=REGULARIZERS)
     reg_weight: float = _field(10.0, "λ, the weight of the gradient penalty.", min=0)
     penalty_target: str = _field("auto", "What the zero-centred penalty differentiates: "
                                  "logit (‖∇D0‖², eq. 12 as printed; GAN_stability) or "
                                  "probability (‖∇σ(D0)‖², the synthetic reference code; 1/16 "
                                  "of the logit penalty at D = 1/2); auto = probability for "
                                  "the 2-D MLPs, logit for the ResNets.",
-                                 choices=("auto", "logit", "probability"))
+                                 choices=("auto",) + PENALTY_TARGETS)
     num_far: int = _field(16, "M0: generated samples put in place of real ones (0 = no FAR).", min=0)
     num_candidates: int = _field(256, "M1: candidates from which FAR picks the M0 lowest-scored.", min=1)
     d_steps: int = _field(1, "Discriminator minibatches per generator update.", min=1)
@@ -153,7 +149,7 @@ class GANConfig(_Validated):
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig(_Validated):
     optimizer: str = _field("sgd", "Optimizer of both networks (2-D reference code: plain SGD).",
-                            choices=("adam", "rmsprop", "sgd"))
+                            choices=OPTIMIZERS)
     g_lr: float = _field(0.003, "Generator learning rate.", min=0, min_exclusive=True)
     d_lr: float = _field(0.003, "Discriminator learning rate.", min=0, min_exclusive=True)
     beta1: float = _field(0.5, "Adam β1.", min=0, max=1)
@@ -192,7 +188,7 @@ class RunConfig(_Validated):
     strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored "
                            "(all local GPUs or CPUs), multi_worker (several machines, "
                            "configured by TF_CONFIG).",
-                           choices=("default", "mirrored", "multi_worker"))
+                           choices=STRATEGIES)
     log_every: int = _field(1000, "Steps between TensorBoard scalar summaries (means over the "
                             "interval) and, on 2-D data, health checks.", min=1)
     eval_every: int = _field(25000, "Steps between evaluations (metrics, scatter plot).", min=1)
@@ -262,73 +258,43 @@ class RunConfig(_Validated):
 @dataclasses.dataclass(frozen=True)
 class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    gan: GANConfig = dataclasses.field(default_factory=GANConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     optim: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     def __post_init__(self):
-        if self.is_sdkl:
-            if not self.data.is_image:
-                raise ConfigError(f"--model={self.gan.model}: needs image data, not "
-                                  f"--dataset={self.data.dataset}")
-            if self.optim.ema_decay:
-                raise ConfigError(f"--ema_decay={self.optim.ema_decay}: generator EMA is "
-                                  "implemented for --model=far_gan only")
-            if self.image_size % 16:
-                raise ConfigError(f"--image_size={self.image_size}: SDKL nets need a "
-                                  "multiple of 16")
-            return
-        arch, image = self.architecture, self.data.is_image
-        if image == (arch == "mlp"):
-            raise ConfigError(
-                f"--architecture={self.gan.architecture}: --dataset={self.data.dataset} needs "
-                + ("a ResNet (cifar, imagenet, digits)" if image else "the mlp"))
-        g, n = self.gan, self.data.batch_size
-        if g.num_far >= n:
-            raise ConfigError(f"--num_far={g.num_far}: must be < --batch_size={n} "
-                              "(N0 = N - M0 real samples must remain)")
-        if g.num_far > g.num_candidates:
-            raise ConfigError(f"--num_far={g.num_far}: must be <= --num_candidates="
-                              f"{g.num_candidates} (M0 of M1)")
+        try:
+            self.family.check(self)
+        except ConfigError:
+            raise
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
     @property
-    def is_sdkl(self):
-        """One of the SDKL paper's models (encoder/decoder/discriminator nets)."""
-        return self.gan.model != "far_gan"
-
-    @property
-    def image_size(self):
-        """SDKL models' image side."""
-        return self.gan.image_size or DEFAULT_IMAGE_SIZE.get(self.data.dataset, 64)
+    def family(self):
+        """The model family of --model (``models/families.py``): the one place that
+        knows what the flags mean for it and how to build it."""
+        return families.family_of(self.model.model)
 
     @property
     def architecture(self):
         """The networks actually used (resolves --architecture=auto)."""
-        if self.is_sdkl:
-            return "sdkl"
-        if self.gan.architecture != "auto":
-            return self.gan.architecture
-        return DEFAULT_ARCHITECTURE.get(self.data.dataset, "mlp")
+        return self.family.architecture(self)
 
     @property
     def penalty_target(self):
         """The penalty target actually used (resolves --penalty_target=auto)."""
-        if self.gan.penalty_target != "auto":
-            return self.gan.penalty_target
+        if self.model.penalty_target != "auto":
+            return self.model.penalty_target
         return "probability" if self.architecture == "mlp" else "logit"
 
     @property
     def latent_dim(self):
-        if self.is_sdkl and not self.gan.latent_dim:
-            return 128 if self.image_size >= 64 else 32
-        return self.gan.latent_dim or DEFAULT_LATENT_DIM[self.architecture]
+        return self.family.latent_dim(self)
 
     @property
     def run_name(self):
-        if self.is_sdkl:
-            return f"{self.data.dataset}_{self.gan.model}_seed{self.run.seed}"
-        far = f"far{self.gan.num_far}of{self.gan.num_candidates}" if self.gan.num_far else "nofar"
-        return f"{self.data.dataset}_{self.gan.regularizer}_{far}_seed{self.run.seed}"
+        return self.family.run_name(self)
 
     @property
     def model_dir(self):
@@ -341,12 +307,12 @@ class Config:
     def to_dict(self):
         """Flat {flag: value}, as recorded in metrics.json."""
         out = {}
-        for part in (self.data, self.gan, self.optim, self.run):
+        for part in (self.data, self.model, self.optim, self.run):
             out.update(dataclasses.asdict(part))
         return out
 
 
-SECTIONS = {"data": DataConfig, "gan": GANConfig, "optim": OptimizerConfig, "run": RunConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimizerConfig, "run": RunConfig}
 
 
 def from_flat(values):

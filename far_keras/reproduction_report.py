@@ -58,7 +58,7 @@ def rescore(model_dir, flags, history):
     if not steps:
         return
     from far_keras import config
-    from far_keras.experiment import make_source
+    from far_keras.builders import make_source
     from far_keras.metrics import two_d
     source = make_source(config.from_flat(flags))
     for step in steps:

@@ -79,10 +79,10 @@ np.save({str(tmp_path / 'out.npy')!r}, a)
 
     # ... and equals the checkpointed generator's output.
     sys.path.insert(0, ROOT)
-    from far_keras import config, experiment
+    from far_keras import builders, config
     from far_keras.training import checkpointing
     cfg = config.from_flat(dict(hidden_units=16))
-    model = experiment.build_gan(cfg)
+    model = builders.build_model(cfg)
     checkpointing.Checkpointer(str(model_dir), **model.checkpoint_objects()).restore_latest()
     z = np.linspace(-2, 2, 20, dtype=np.float32).reshape(10, 2)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.generator(z).numpy(),

@@ -25,8 +25,8 @@ def test_bad_values_name_the_flag(values, message):
 
 def test_defaults_are_the_papers_synthetic_settings():
     c = config.from_flat({})
-    assert (c.data.dataset, c.data.batch_size, c.gan.num_far, c.gan.num_candidates,
-            c.gan.reg_weight, c.optim.g_lr, c.optim.d_lr, c.latent_dim) == (
+    assert (c.data.dataset, c.data.batch_size, c.model.num_far, c.model.num_candidates,
+            c.model.reg_weight, c.optim.g_lr, c.optim.d_lr, c.latent_dim) == (
         "ring8", 64, 16, 256, 10.0, 0.003, 0.003, 2)
     assert c.run_name == "ring8_real_far16of256_seed0"
     assert c.to_dict()["train_steps"] == 100000

@@ -14,9 +14,9 @@ import tensorflow as tf
 
 from far_keras.metrics import digits_classifier, image_metrics
 from far_keras.nets.resnet import build_resnet_pair, paper_architecture
-from far_keras.training import export
-from far_keras.training.evaluation import MetricsLog
-from far_keras.training.image_evaluation import (D_LOSS_EQUILIBRIUM, G_LOSS_EQUILIBRIUM,
+from far_keras import export
+from far_keras.evaluation.metrics_log import MetricsLog
+from far_keras.evaluation.images import (D_LOSS_EQUILIBRIUM, G_LOSS_EQUILIBRIUM,
                                                  ImageEvaluator, image_grid, to_uint8)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

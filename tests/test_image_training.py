@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from far_keras import config, experiment
-from far_keras.models.names import SDKL_MODELS
+from far_keras import builders, config, experiment
+from far_keras.models.families import SDKL_MODELS
 from far_keras.training import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +28,7 @@ def _cfg(tmp_path, name, **overrides):
 
 
 def _restored(cfg):
-    model = experiment.build_model(cfg)
+    model = builders.build_model(cfg)
     checkpointing.Checkpointer(cfg.model_dir, **model.checkpoint_objects()).restore_latest()
     return model
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, ROOT)
-from far_keras import config, experiment
+from far_keras import builders, config, experiment
 """
 
 SCRIPT = HEADER + r"""
@@ -33,7 +33,7 @@ def train(strategy, regularizer, jit=False):
         model_dir=OUT + f"/{strategy}_{regularizer}_{jit}"))
     experiment.run(cfg, export_model=False, log=lambda *_: None)
     from far_keras.training import checkpointing
-    model = experiment.build_gan(cfg)
+    model = builders.build_model(cfg)
     checkpointing.Checkpointer(cfg.model_dir, **model.checkpoint_objects()).restore_latest()
     return model.generator.get_weights() + model.discriminator.get_weights()
 
@@ -74,12 +74,12 @@ def train(strategy):
     dist = strategy_lib.make_strategy(strategy)
     keras.utils.set_random_seed(0)
     with dist.scope():
-        model = experiment.build_model(cfg)
-    batch = model.num_real * cfg.gan.d_steps
+        model = builders.build_model(cfg)
+    batch = model.num_real * cfg.model.d_steps
     if cfg.data.is_image:
-        data = experiment.image_data(cfg, batch, 0)
+        data = builders.image_data(cfg, batch, 0)
     else:
-        data = synthetic.make_dataset(experiment.make_source(cfg), batch, 0)
+        data = synthetic.make_dataset(builders.make_source(cfg), batch, 0)
     data = strategy_lib.distribute_batches(data.batch(K), dist, batch_axis=1)
     start = weights(model)
     model.fit(data, epochs=1, steps_per_epoch=STEPS // K, verbose=0, shuffle=False)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from far_keras import config, experiment
+from far_keras import builders, config, experiment
 from far_keras.objectives import penalties
 
 
@@ -27,7 +27,7 @@ def test_far_gan_trains_and_resumes_in_mixed_precision(tmp_path, policy):
     result = experiment.run(config.from_flat(values), export_model=False, log=lambda *_: None)
     final = result["metrics"]
     assert np.isfinite(final["train_d_loss"]) and np.isfinite(final["train_reg"])
-    model = experiment.build_model(config.from_flat(values))
+    model = builders.build_model(config.from_flat(values))
     compute = {layer.dtype_policy.compute_dtype for layer in model.discriminator.layers
                if layer.weights}
     assert compute == {policy.split("_")[1]}
@@ -59,7 +59,7 @@ def sdkl_model(name, policy, init_seed=0, loss_scaling=None):
     """An SDKL-family model built under ``policy``, with Adam (loss-scaled for float16)."""
     from far_keras.models import sdkl
     keras.utils.set_random_seed(init_seed)
-    with experiment.precision_policy(policy):
+    with builders.precision_policy(policy):
         model = sdkl.build_sdkl_model(name, **SDKL_SMALL)
     scaled = policy == "mixed_float16" if loss_scaling is None else loss_scaling
     opts = [keras.optimizers.Adam(1e-3, beta_1=0.5) for _ in range(2)]
@@ -195,7 +195,7 @@ def test_config_accepts_mixed_precision_for_sdkl_and_builds_loss_scaled_optimize
     cfg = config.from_flat(dict(model="sdkl", dataset="digits", base_width=2, fc_units=8,
                                 latent_dim=4, batch_size=8, mixed_precision="mixed_float16",
                                 jit_compile=False, steps_per_execution=1))
-    model = experiment.build_model(cfg)
+    model = builders.build_model(cfg)
     assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
     assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.decoder.get_layer("fc1").dtype_policy.compute_dtype == "float16"

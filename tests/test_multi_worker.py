@@ -19,7 +19,7 @@ SETTINGS = dict(train_steps=40, steps_per_execution=10, jit_compile=True, log_ev
 WORKER = r"""
 import sys
 sys.path.insert(0, ROOT)
-from far_keras import config, experiment
+from far_keras import builders, config, experiment
 cfg = config.from_flat(dict(SETTINGS, strategy="multi_worker", model_dir=MODEL_DIR,
                             export_dir=MODEL_DIR + "/export"))
 experiment.run(cfg, log=lambda *_: None)
@@ -30,11 +30,11 @@ def _weights(model_dir):
     """The weights of the newest checkpoint; the initial weights with None."""
     sys.path.insert(0, ROOT)
     import keras
-    from far_keras import config, experiment
+    from far_keras import builders, config
     from far_keras.training import checkpointing
     cfg = config.from_flat(dict(SETTINGS, model_dir=model_dir or "unused"))
     keras.utils.set_random_seed(0)
-    model = experiment.build_model(cfg)
+    model = builders.build_model(cfg)
     if model_dir is not None:
         checkpointing.Checkpointer(model_dir, **model.checkpoint_objects()).restore_latest()
         assert model.current_step() == 40

@@ -66,14 +66,21 @@ CASES = {
         [M], {"fake_logits"}, set()),
     # 0GP-sample (eq. 12's last term, no λ): depends on the real side and on D's
     # weights (double backprop), never on the fakes.
-    "penalties.real_gradient_penalty": (
-        lambda r: dict(real=r.standard_normal((N, D)), fake=r.standard_normal((M, D)),
+    "penalties.real_side_regularizer": (
+        lambda r: dict(real=r.standard_normal((N, D)), fake=r.standard_normal((N, D)),
+                       alpha=r.uniform(size=N), **_mlp_weights(r)),
+        lambda x: penalties.real_side_regularizer(_mlp(x), x["real"], x["fake"], x["alpha"])[1],
+        [], {"real", *_W}, {"fake", "alpha", "b2"}),
+    # ... and the D0 on the real side it returns for the loss, from the same pass
+    "penalties.real_side_regularizer[logits]": (
+        lambda r: dict(real=r.standard_normal((N, D)), fake=r.standard_normal((N, D)),
                        **_mlp_weights(r)),
-        lambda x: penalties.real_gradient_penalty(_mlp(x), x["real"]),
-        [], {"real", *_W}, {"fake", "b2"}),
-    "penalties.real_gradient_penalty[probability]": (
+        lambda x: penalties.real_side_regularizer(_mlp(x), x["real"], x["fake"], None)[0],
+        [N, 1], {"real", *_W, "b2"}, {"fake"}),
+    "penalties.real_side_regularizer[probability]": (
         lambda r: dict(real=r.standard_normal((N, D)), **_mlp_weights(r)),
-        lambda x: penalties.real_gradient_penalty(_mlp(x), x["real"], target="probability"),
+        lambda x: penalties.real_side_regularizer(_mlp(x), x["real"], None, None,
+                                                  target="probability")[1],
         [], {"real", *_W, "b2"}, set()),  # σ'(D0) brings b2 in
     "penalties.squared_gradient_norm": (
         lambda r: dict(real=r.standard_normal((N, D)), **_mlp_weights(r)),
@@ -93,6 +100,12 @@ CASES = {
                        alpha=r.uniform(0.1, 0.9, N), **_mlp_weights(r)),
         lambda x: penalties.interpolation_gradient_penalty(_mlp(x), x["real"], x["fake"],
                                                            x["alpha"]),
+        [], {"real", "fake", "alpha", *_W}, {"b2"}),
+    "penalties.interpolation_regularizer": (
+        lambda r: dict(real=r.standard_normal((N, D)), fake=r.standard_normal((N, D)),
+                       alpha=r.uniform(0.1, 0.9, N), **_mlp_weights(r)),
+        lambda x: penalties.interpolation_regularizer(_mlp(x), x["real"], x["fake"],
+                                                      x["alpha"])[1],
         [], {"real", "fake", "alpha", *_W}, {"b2"}),
     "penalties.interpolates": (
         lambda r: dict(real=r.standard_normal((N, D)), fake=r.standard_normal((N, D)),

@@ -1,4 +1,4 @@
-"""training/optimizers.py: ``averaged_copy`` holds the EMA of the generator weights
+"""models/base.py: ``averaged_copy`` holds the EMA of the generator weights
 (FAR-GAN paper: EMA 0.999 of G) as an independent NumPy EMA computes it, and leaves
 the training network alone."""
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from far_keras.training import optimizers
+from far_keras.models.base import averaged_copy
 
 
 def _net():
@@ -47,7 +47,7 @@ def test_averaged_copy_is_the_numpy_ema_and_leaves_the_network(loss_scaling):
     live = [np.array(v) for v in net.weights]
     np.testing.assert_allclose([np.array(v) for v in net.trainable_variables][0], w[0], rtol=1e-5)
 
-    copy = optimizers.averaged_copy(net, opt)
+    copy = averaged_copy(net, opt)
 
     assert copy is not net
     for got, want in zip(copy.trainable_variables, avg):
@@ -67,4 +67,4 @@ def test_without_ema_the_network_itself():
     net = _net()
     opt = keras.optimizers.Adam(1e-3)
     opt.build(net.trainable_variables)
-    assert optimizers.averaged_copy(net, opt) is net
+    assert averaged_copy(net, opt) is net

@@ -7,6 +7,12 @@ from far_keras.nets import mlp
 from far_keras.objectives import penalties
 
 
+def real_gradient_penalty(discriminator, points, target="logit"):
+    """0GP-sample's R (eq. 12 without λ) as FAR-GAN's step gets it: the second output
+    of the registered 'real' regulariser."""
+    return penalties.real_side_regularizer(discriminator, points, None, None, target)[1]
+
+
 def _linear(w, b=0.3):
     w = tf.constant(w, tf.float32)
     return lambda x, training=False: tf.matmul(x, w[:, None]) + b
@@ -15,7 +21,7 @@ def _linear(w, b=0.3):
 def test_real_penalty_of_linear_discriminator_is_norm_of_w():
     w = np.array([1.5, -2.0], np.float32)
     x = tf.random.normal([7, 2])
-    got = penalties.real_gradient_penalty(_linear(w), x).numpy()
+    got = real_gradient_penalty(_linear(w), x).numpy()
     assert got == pytest.approx(float(w @ w), rel=1e-6)
 
 
@@ -49,7 +55,7 @@ def test_penalty_on_quadratic_matches_closed_form_per_point():
     grads = x @ (a + a.T).T + c
     expected = (grads ** 2).sum(1)
     np.testing.assert_allclose(penalties.squared_gradient_norm(fn, x).numpy(), expected, rtol=1e-5)
-    np.testing.assert_allclose(penalties.real_gradient_penalty(fn, x).numpy(), expected.mean(),
+    np.testing.assert_allclose(real_gradient_penalty(fn, x).numpy(), expected.mean(),
                                rtol=1e-5)
 
 
@@ -75,16 +81,16 @@ def test_penalty_gradient_wrt_weights_matches_finite_differences():
     fn = lambda x, training=False: tf.tanh(tf.matmul(x, w[:, None]))
     x = tf.constant(np.random.RandomState(3).randn(6, 2), tf.float32)
     with tf.GradientTape() as tape:
-        pen = penalties.real_gradient_penalty(fn, x)
+        pen = real_gradient_penalty(fn, x)
     grad = tape.gradient(pen, w).numpy()
     eps, fd = 1e-3, np.zeros(2)
     for j in range(2):
         e = np.zeros(2, np.float32)
         e[j] = eps
         w.assign_add(e)
-        plus = penalties.real_gradient_penalty(fn, x).numpy()
+        plus = real_gradient_penalty(fn, x).numpy()
         w.assign_sub(2 * e)
-        minus = penalties.real_gradient_penalty(fn, x).numpy()
+        minus = real_gradient_penalty(fn, x).numpy()
         w.assign_add(e)
         fd[j] = (plus - minus) / (2 * eps)
     np.testing.assert_allclose(grad, fd, rtol=1e-2, atol=1e-4)
@@ -107,8 +113,8 @@ def test_probability_target_of_linear_discriminator_matches_closed_form():
 def test_probability_penalty_is_a_sixteenth_of_the_logit_one_at_one_half():
     w = np.array([0.4, 0.9], np.float32)
     x = np.zeros([3, 2], np.float32)  # D0 = b = 0 there, σ' = 1/4
-    logit = penalties.real_gradient_penalty(_linear(w, 0.0), x, target="logit").numpy()
-    prob = penalties.real_gradient_penalty(_linear(w, 0.0), x, target="probability").numpy()
+    logit = real_gradient_penalty(_linear(w, 0.0), x, target="logit").numpy()
+    prob = real_gradient_penalty(_linear(w, 0.0), x, target="probability").numpy()
     assert prob == pytest.approx(logit / 16, rel=1e-6)
 
 
@@ -141,3 +147,27 @@ def test_unknown_penalty_target_is_an_error():
     with pytest.raises(ValueError, match="penalty target"):
         penalties.squared_gradient_norm(_linear(np.ones(2, np.float32)), np.zeros([1, 2]),
                                         target="prob")
+
+
+def test_the_registered_regularisers_are_the_closed_forms():
+    """What FAR-GAN's step looks up by --regularizer: 'real' returns D0 on the real
+    side and R = mean ‖w‖² (D0 = wᵀx + b); 'interpolation' leaves D0 to the caller
+    and returns R at x̃; 'none' is no regulariser at all."""
+    w = np.array([0.5, -2.0], np.float32)
+    rng = np.random.default_rng(4)
+    real, fake, alpha = (rng.standard_normal((6, 2)).astype(np.float32),
+                         rng.standard_normal((6, 2)).astype(np.float32),
+                         rng.uniform(size=6).astype(np.float32))
+    d = _linear(w, 0.3)
+    logits, reg = penalties.REGULARIZER_FUNCTIONS["real"](d, real, fake, alpha)
+    np.testing.assert_allclose(logits.numpy()[:, 0], real @ w + 0.3,
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(reg.numpy(), np.sum(w ** 2), rtol=1e-6)
+    logits, reg = penalties.REGULARIZER_FUNCTIONS["interpolation"](
+        d, real, fake, alpha, target="probability")
+    assert logits is None
+    x_tilde = alpha[:, None] * real + (1 - alpha[:, None]) * fake
+    s = 1 / (1 + np.exp(-(x_tilde @ w + 0.3)))
+    np.testing.assert_allclose(reg.numpy(), np.mean((s * (1 - s)) ** 2) * np.sum(w ** 2),
+                               rtol=1e-5)
+    assert penalties.REGULARIZER_FUNCTIONS["none"] is None

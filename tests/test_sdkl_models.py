@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from far_keras.data.images import load_digits_arrays
 from far_keras.models import sdkl as sdkl_models
-from far_keras.models.names import SDKL_MODELS
+from far_keras.models.families import SDKL_MODELS
 from far_keras.objectives import elbo, gan_losses
 
 NAMES = list(SDKL_MODELS)
@@ -269,7 +269,7 @@ def test_export_loads_with_tensorflow_alone(digits, tmp_path):
            "x": digits[:4]}
     for name in ("sdkl", "gan"):
         model = make(name)
-        sdkl_models.export_sdkl(model, str(tmp_path / name))
+        model.export(str(tmp_path / name))
         ref[name + "_images"] = model.sample(ref["z"]).numpy()
         if name == "sdkl":
             mean, scale = model.encode(ref["x"])

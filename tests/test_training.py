@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from far_keras import experiment
+from far_keras import builders, experiment
 from far_keras.data import synthetic
 from far_keras.training import callbacks, checkpointing
 from helpers import small_config
@@ -15,7 +15,7 @@ from helpers import small_config
 
 def _final_weights(cfg):
     # Rebuild and restore, as a user resuming would: compares what was *saved*.
-    model = experiment.build_gan(cfg)
+    model = builders.build_model(cfg)
     checkpointing.Checkpointer(cfg.model_dir, **model.checkpoint_objects()).restore_latest()
     return model.current_step(), [v.numpy() for v in model.generator.weights + model.discriminator.weights
                              + model.g_optimizer.variables + model.d_optimizer.variables]
@@ -67,7 +67,7 @@ def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkeypatch
         return tf.data.Dataset.zip((ds, steps)).map(
             lambda x, t: tf.where(t >= 150, np.nan, x))
 
-    monkeypatch.setattr(experiment.synthetic, "make_dataset", poisoned)
+    monkeypatch.setattr(builders.synthetic, "make_dataset", poisoned)
     cfg = small_config(tmp_path)
     with pytest.raises(callbacks.TrainingDiverged, match="steps 151-200.*ckpt-100"):
         experiment.run(cfg, export_model=False, log=lambda *_: None)

@@ -36,11 +36,11 @@ def _start_workers(model_dir, cluster):
 
 
 def _weights(model_dir):
-    from far_keras import config, experiment
+    from far_keras import builders, config
     from far_keras.training import checkpointing
     cfg = config.from_flat(dict(SETTINGS, model_dir=model_dir, jit_compile=False,
                                 plot_contour=False))
-    model = experiment.build_model(cfg)
+    model = builders.build_model(cfg)
     checkpointing.Checkpointer(model_dir, **model.checkpoint_objects()).restore_latest()
     assert model.current_step() == STEPS
     return model.generator.get_weights() + model.discriminator.get_weights()

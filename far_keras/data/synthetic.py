@@ -14,14 +14,14 @@ iterator state to checkpoint. Parameters follow ``protocols.md``:
 """
 
 import dataclasses
+import inspect
 import math
 
 import numpy as np
 import tensorflow as tf
 
-DATASETS = ("ring8", "grid25", "swissroll", "gaussian")
-
-from far_keras.rng import RNG_ALG  # noqa: E402  (the module's draws; see far_keras/rng.py)
+from far_keras.data import TWO_D_DATASETS as DATASETS  # the names' home (TF-free)
+from far_keras.rng import RNG_ALG  # the module's draws; see far_keras/rng.py
 
 
 def _seed_pair(seed):
@@ -117,6 +117,14 @@ def make_source(name, *, ring_radius=1.0, ring_sigma=0.01, grid_spacing=2.0,
         points = (gaussian_std * rng.standard_normal((gaussian_points, 2))).astype(np.float32)
         return Source(name, train_points=points, mean=np.zeros(2), std=gaussian_std)
     raise ValueError(f"unknown 2-D dataset {name!r}; expected one of {', '.join(DATASETS)}")
+
+
+def source_from_config(data_cfg, seed=0):
+    """``make_source`` with the matching fields of a ``config.DataConfig``: a new
+    source's shape flags need only their Config field and a keyword here."""
+    params = inspect.signature(make_source).parameters
+    kwargs = {k: getattr(data_cfg, k) for k in params if hasattr(data_cfg, k) and k != "name"}
+    return make_source(data_cfg.dataset, seed=seed, **kwargs)
 
 
 def make_dataset(source, batch_size, seed, start_step=0, num_steps=None):

@@ -14,6 +14,7 @@ deterministic, not equal to each other.)
 import keras
 import tensorflow as tf
 
+from far_keras import export
 from far_keras.rng import RNG_ALG
 
 
@@ -169,6 +170,21 @@ class AdversarialModel(keras.Model):
         """The networks and optimizers to checkpoint (subclasses)."""
         raise NotImplementedError
 
+    def evaluated_generator(self):
+        """The network that evaluation scores and export writes (subclasses: the
+        generator, its EMA copy, or the SDKL decoder)."""
+        raise NotImplementedError
+
+    def exported_encoder(self):
+        """An encoder x → [mean, log scale] to export with the generator, or None."""
+        return None
+
+    def export(self, export_dir):
+        """Writes the evaluated generator (and ``exported_encoder``) as a SavedModel
+        (signatures: ``far_keras/export.py``); returns ``export_dir``."""
+        return export.export_generator(self.evaluated_generator(), self.latent_dim,
+                                       export_dir, encoder=self.exported_encoder())
+
     def current_step(self):
         """``step`` as a Python int (eagerly; works for mirrored variables too)."""
         return int(tf.convert_to_tensor(self.step.value))
@@ -185,3 +201,23 @@ class AdversarialModel(keras.Model):
         for s in (tf.cast(self.step, tf.int64),) + stream:
             seed = tf.random.experimental.stateless_fold_in(seed, s, alg=RNG_ALG)
         return seed
+
+
+def averaged_copy(network, optimizer):
+    """``network`` itself when ``optimizer`` keeps no EMA, else a clone holding the
+    EMA weights (the live network keeps training on its own weights).
+
+    Uses Keras's public ``optimizer.finalize_variable_values(var_list)``, which
+    overwrites ``var_list`` with the optimizer's moving averages (matched by
+    position with the variables the optimizer was built with, i.e.
+    ``network.trainable_variables``), on the *clone's* variables, so the training
+    network is untouched. Non-trainable weights (e.g. batch-norm statistics) keep
+    the live network's values, as with Keras's own EMA swap.
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
+    if not optimizer.use_ema:
+        return network
+    clone = keras.models.clone_model(network)
+    clone.set_weights(network.get_weights())
+    optimizer.finalize_variable_values(clone.trainable_variables)
+    return clone

@@ -9,13 +9,15 @@ interpolation with ``regularizer``).
 Randomness is counter-based and replica-aware: see ``models/base.py``.
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
-from far_keras.rng import RNG_ALG
-from far_keras.models.base import AdversarialModel, local_slice, replica_info
-
+from far_keras.models.base import AdversarialModel, averaged_copy, local_slice, replica_info
+from far_keras.nets import mlp, resnet
 from far_keras.objectives import far, gan_losses, penalties
+from far_keras.rng import RNG_ALG
 
 # Streams of the counter-based RNG within one train step.
 _FAKE, _CANDIDATES, _ALPHA, _GEN = range(4)
@@ -43,7 +45,7 @@ class FARGAN(AdversarialModel):
                  regularizer="real", reg_weight=10.0, num_far=16, num_candidates=256,
                  d_steps=1, seed=0, penalty_target="logit", **kwargs):
         super().__init__(**kwargs)
-        if regularizer not in penalties.REGULARIZERS:
+        if regularizer not in penalties.REGULARIZER_FUNCTIONS:
             raise ValueError(f"regularizer must be one of {penalties.REGULARIZERS}, "
                              f"got {regularizer!r}")
         if penalty_target not in penalties.PENALTY_TARGETS:
@@ -77,6 +79,11 @@ class FARGAN(AdversarialModel):
     @property
     def generator_variables(self):
         return self.generator.trainable_variables
+
+    def evaluated_generator(self):
+        """G, or a copy holding its EMA weights when ``g_optimizer`` keeps one (the
+        paper's image runs evaluate the EMA of G)."""
+        return averaged_copy(self.generator, self.g_optimizer)
 
     def network_objects(self):
         """The networks and optimizers to checkpoint (the step is the base's)."""
@@ -167,18 +174,18 @@ class FARGAN(AdversarialModel):
         ``penalty_target``. Only the penalised rows go through the double-backprop
         pass (the fakes' input gradients would cost as much and be thrown away).
         """
+        regularizer = penalties.REGULARIZER_FUNCTIONS[self.regularizer]
+        if regularizer is None:
+            real_logits, reg = None, tf.constant(0.0)
+        else:
+            alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
+                                                alg=RNG_ALG)
+            real_logits, reg = regularizer(self.discriminator, real_side, fake,
+                                           self._batch_slice(alpha), self.penalty_target)
+        if real_logits is not None:
+            return real_logits, self._d(fake), reg
         n = tf.shape(real_side)[0]
-        if self.regularizer == "real":
-            real_logits, sq_norm = penalties.logits_and_squared_gradient_norm(
-                self.discriminator, real_side, self.penalty_target)
-            return real_logits, self._d(fake), tf.reduce_mean(sq_norm)
         logits = self._d(tf.concat([real_side, fake], 0))
-        if self.regularizer == "none":
-            return logits[:n], logits[n:], tf.constant(0.0)
-        alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
-                                            alg=RNG_ALG)
-        reg = penalties.interpolation_gradient_penalty(
-            self.discriminator, real_side, fake, self._batch_slice(alpha), self.penalty_target)
         return logits[:n], logits[n:], reg
 
     def generator_step(self):
@@ -215,3 +222,40 @@ class FARGAN(AdversarialModel):
     def _d(self, x):
         """D0(x) in float32: losses and penalties stay in float32."""
         return tf.cast(self.discriminator(x, training=True), tf.float32)
+
+
+# ------------------------------------------------------------ the family's builder
+# (``models/families.py`` delegates here: build(cfg), image_shape(cfg))
+
+def resnet_architecture(cfg):
+    """The ResNet preset of --architecture, with --base_width/--latent_dim applied."""
+    arch = resnet.paper_architecture(cfg.architecture, cfg.model.base_width or None)
+    if cfg.model.latent_dim:
+        arch = dataclasses.replace(arch, latent_dim=cfg.model.latent_dim)
+    return arch
+
+
+def image_shape(cfg):
+    """(side, channels) of the images the ResNets take."""
+    arch = resnet_architecture(cfg)
+    return arch.resolution, arch.channels
+
+
+def build_networks(cfg):
+    """(generator, discriminator): the MLPs on 2-D data, else the paper's ResNets."""
+    m = cfg.model
+    if cfg.architecture == "mlp":
+        return (mlp.mlp_generator(cfg.latent_dim, 2, m.hidden_units, init=m.mlp_init),
+                mlp.mlp_discriminator(2, m.hidden_units, init=m.mlp_init))
+    return resnet.build_resnet_pair(resnet_architecture(cfg))
+
+
+def build(cfg):
+    """An uncompiled :class:`FARGAN` for a Config."""
+    m = cfg.model
+    generator, discriminator = build_networks(cfg)
+    return FARGAN(
+        generator, discriminator,
+        latent_dim=cfg.latent_dim, batch_size=cfg.data.batch_size, regularizer=m.regularizer,
+        reg_weight=m.reg_weight, num_far=m.num_far, num_candidates=m.num_candidates,
+        d_steps=m.d_steps, seed=cfg.run.seed, penalty_target=cfg.penalty_target)

@@ -68,7 +68,6 @@ import tensorflow as tf
 from far_keras.models.base import AdversarialModel, replica_info
 from far_keras.nets import sdkl as sdkl_nets
 from far_keras.objectives import elbo, gan_losses, orthogonal, sdkl_losses
-from far_keras.training import export
 
 # Streams of the counter-based RNG within one train step.
 _D_PRIOR, _D_H2, _D_POSTERIOR, _G_PRIOR, _G_H2, _G_POSTERIOR = range(6)
@@ -135,6 +134,14 @@ class SDKLFamilyModel(AdversarialModel):
         """What ``g_optimizer`` updates: encoder (if any) then decoder variables."""
         enc = self.encoder.trainable_variables if self.has_encoder else []
         return enc + self.decoder.trainable_variables
+
+    def evaluated_generator(self):
+        """The decoder: samples are Dec(z), z ~ N(0, I)."""
+        return self.decoder
+
+    def exported_encoder(self):
+        """q(z|x)'s network, exported as ``encode(x)`` (None for the GAN)."""
+        return self.encoder if self.has_encoder else None
 
     def network_objects(self):
         """The networks and optimizers to checkpoint (the step is the base's)."""
@@ -406,9 +413,22 @@ def build_sdkl_model(name, resolution=64, channels=3, latent_dim=128, base_width
                d_steps=d_steps, seed=seed, name=f"{name}_model", **model_kwargs)
 
 
-def export_sdkl(model, export_dir):
-    """The decoder as a generator SavedModel (``generate``, ``sample``; see
-    ``training/export.py``) plus ``encode(x)`` → {"mean", "scale"} of q(z|x) for the
-    models with an encoder; loadable with ``tf.saved_model.load`` alone."""
-    return export.export_generator(model.decoder, model.latent_dim, export_dir,
-                                   encoder=model.encoder if model.has_encoder else None)
+# ------------------------------------------------------------ the family's builder
+# (``models/families.py`` delegates here: build(cfg), image_shape(cfg))
+
+def image_shape(cfg):
+    """(side, channels): --image_size (or the dataset's), grey for digits."""
+    return cfg.family.image_size(cfg), 1 if cfg.data.dataset == "digits" else 3
+
+
+def build(cfg):
+    """An uncompiled model of ``MODELS[--model]`` for a Config."""
+    m = cfg.model
+    size, channels = image_shape(cfg)
+    kwargs = {"reconstruction_weight": m.reconstruction_weight} if m.model == "vaegan" else {}
+    return build_sdkl_model(
+        m.model, resolution=size, channels=channels, latent_dim=cfg.latent_dim,
+        base_width=m.base_width or (64 if size >= 32 else 16),
+        fc_units=m.fc_units or (1024 if size >= 64 else 256), sigma=m.sigma,
+        ortho_weight=m.ortho_weight, d_steps=m.d_steps, batch_size=cfg.data.batch_size,
+        seed=cfg.run.seed, **kwargs)

@@ -20,8 +20,7 @@ passed in, so a test can compare them with closed forms.
 
 import tensorflow as tf
 
-REGULARIZERS = ("none", "real", "interpolation")
-PENALTY_TARGETS = ("logit", "probability")
+from far_keras.objectives import PENALTY_TARGETS, REGULARIZERS
 
 
 def logits_and_squared_gradient_norm(discriminator, points, target="logit"):
@@ -52,11 +51,6 @@ def squared_gradient_norm(discriminator, points, target="logit"):
     return logits_and_squared_gradient_norm(discriminator, points, target)[1]
 
 
-def real_gradient_penalty(discriminator, real_points, target="logit"):
-    """0GP-sample: mean over the real batch of ‖∇T(c)‖² (eq. 12 without λ)."""
-    return tf.reduce_mean(squared_gradient_norm(discriminator, real_points, target))
-
-
 def interpolates(real_points, fake_points, alpha):
     """x̃_i = α_i x_i + (1 − α_i) y_i; ``alpha`` has shape [N] (one α per pair)."""
     shape = [-1] + [1] * (len(real_points.shape) - 1)
@@ -69,3 +63,30 @@ def interpolation_gradient_penalty(discriminator, real_points, fake_points, alph
     """0GP-interpolation: mean of ‖∇T(x̃)‖² at x̃ = α x + (1 − α) y (no λ)."""
     return tf.reduce_mean(squared_gradient_norm(
         discriminator, interpolates(real_points, fake_points, alpha), target))
+
+
+# --------------------------------------------------- the regularisers, by name
+# Each takes (discriminator, real side, fakes, α [N], target) and returns
+# (D0 on the real side if it computed it, else None; the unweighted R). FAR-GAN's
+# step looks its --regularizer up here (a new one: its name in
+# ``objectives/__init__.py`` and its function here).
+
+def real_side_regularizer(discriminator, real_side, fake, alpha, target="logit"):
+    """0GP-sample (eq. 12): R over the real side D_r ∪ D_FAR, with D0 there from the
+    same pass (only the penalised rows need the double-backprop pass)."""
+    del fake, alpha
+    logits, sq_norm = logits_and_squared_gradient_norm(discriminator, real_side, target)
+    return logits, tf.reduce_mean(sq_norm)
+
+
+def interpolation_regularizer(discriminator, real_side, fake, alpha, target="logit"):
+    """0GP-interpolation: R at x̃ = α x + (1 − α) y; D0 on the real side is left to
+    the caller (one pass over real and fake together)."""
+    return None, interpolation_gradient_penalty(discriminator, real_side, fake, alpha, target)
+
+
+REGULARIZER_FUNCTIONS = {"none": None, "real": real_side_regularizer,
+                         "interpolation": interpolation_regularizer}
+if tuple(REGULARIZER_FUNCTIONS) != REGULARIZERS:  # the names' home and this registry agree
+    raise ImportError(f"penalties.py implements {tuple(REGULARIZER_FUNCTIONS)}, "
+                      f"objectives/__init__.py names {REGULARIZERS}")

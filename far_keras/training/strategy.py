@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+from far_keras.training import STRATEGIES
 
 # What a collective op raises when a peer of a multi-worker run is gone: TF's
 # MultiWorkerMirroredStrategy aborts the pending collectives on every survivor (its

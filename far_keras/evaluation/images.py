@@ -1,8 +1,8 @@
 """Periodic evaluation of an image GAN: sample grid, FID and IS, metrics.json.
 
-The image counterpart of :class:`far_keras.training.evaluation.TwoDEvaluator`: same
+The image counterpart of :class:`far_keras.evaluation.two_d.TwoDEvaluator`: same
 call (``evaluator(step, final=False) -> metrics dict``) and the same
-:class:`~far_keras.training.evaluation.MetricsLog`.
+:class:`~far_keras.evaluation.metrics_log.MetricsLog`.
 
 Protocol (``shared/protocols.md``, paper): FID from ``num_samples`` generated images
 (10k in the paper) against real statistics of the same extractor; IS over ``splits``
@@ -81,7 +81,7 @@ class ImageEvaluator:
         EMA copy when EMA is on); called once per evaluation.
       latent_dim: dimension of z.
       writer: a ``tf.summary`` writer.
-      log: the run's :class:`far_keras.training.evaluation.MetricsLog`.
+      log: the run's :class:`far_keras.evaluation.metrics_log.MetricsLog`.
       extractor: feature extractor (``weights_id``, ``__call__(images) ->
         (features, logits)``), e.g. :func:`far_keras.metrics.inception.inception_extractor`
         or :class:`far_keras.metrics.digits_classifier.DigitsClassifier`.
