@@ -12,7 +12,6 @@
 """
 
 import ast
-import os
 import pathlib
 import subprocess
 import sys

@@ -17,17 +17,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from far_keras.rng import RNG_ALG
+from far_keras import rng
 from far_keras.metrics import image_metrics
 
 # Values of the two losses when D(x) = 1/2 everywhere (the GAN equilibrium):
 # d_loss = softplus(-0) + softplus(0) = 2 log 2, non-saturating g_loss = log 2.
 D_LOSS_EQUILIBRIUM = 2.0 * math.log(2.0)
 G_LOSS_EQUILIBRIUM = math.log(2.0)
-
-# Salts of the stateless latent seeds: grid latents and FID/IS latents are distinct.
-_GRID_SALT = 0x6A1D
-_SCORE_SALT = 0x5C0E
 
 
 def image_grid(images, rows, fill=0.0):
@@ -132,9 +128,8 @@ class ImageEvaluator:
                 f"extractor is {extractor.weights_id!r}")
         self.real_stats = real_stats
         # Fixed latents: every evaluation of every run with this seed sees the same z.
-        self.grid_z = tf.random.stateless_normal(
-            [self.grid_rows * int(grid_cols), self.latent_dim], [self.seed, _GRID_SALT],
-            alg=RNG_ALG)
+        self.grid_z = rng.fixed_latents(self.grid_rows * int(grid_cols), self.latent_dim,
+                                        self.seed, rng.IMAGE_GRID_STREAM)
         self.last_grid = None  # uint8 [rows*H, cols*W, C] of the last evaluation
         self.last_png = None   # the same, PNG-encoded
         self._wrote_reference = False
@@ -151,9 +146,7 @@ class ImageEvaluator:
             progress=progress, keep_features=keep_features)
 
     def _score_latents(self, index, n):
-        seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([self.seed, _SCORE_SALT], tf.int64), index, alg=RNG_ALG)
-        return tf.random.stateless_normal([n, self.latent_dim], seed, alg=RNG_ALG)
+        return rng.fixed_latents(n, self.latent_dim, self.seed, rng.IMAGE_SCORE_STREAM, index)
 
     def score(self, generator):
         """:class:`image_metrics.ImageScores` of ``num_samples`` images of ``generator``."""

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from far_keras.rng import RNG_ALG
+from far_keras import rng
 from far_keras.metrics import discriminator_health, two_d
 from far_keras.evaluation import plots
 
@@ -27,8 +27,7 @@ class TwoDEvaluator:
         self.seed = seed
         self.plot_contour = plot_contour
         # Fixed latents: every evaluation of every run with this seed sees the same z.
-        self.z = tf.random.stateless_normal([num_samples, latent_dim], [seed, 12345],
-                                            alg=RNG_ALG)
+        self.z = rng.fixed_latents(num_samples, latent_dim, seed, rng.EVAL_2D_STREAM)
         self.real = source.sample_numpy(num_samples, seed + 1)
         self.samples_dir = samples_dir
         self.plot_every = plot_every

@@ -25,7 +25,6 @@ is a warning, not a collapse: the run is a trained GAN that stopped moving.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 SPREAD_TOL = 1e-3

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from far_keras import export
+from far_keras import rng
 from far_keras.rng import RNG_ALG
 
 
@@ -197,10 +198,8 @@ class AdversarialModel(keras.Model):
 
     def _seed(self, *stream):
         """Stateless seed for (seed, step, *stream)."""
-        seed = tf.constant([self.seed, 0], tf.int64)
-        for s in (tf.cast(self.step, tf.int64),) + stream:
-            seed = tf.random.experimental.stateless_fold_in(seed, s, alg=RNG_ALG)
-        return seed
+        return rng.fold_seed(tf.constant([self.seed, 0], tf.int64),
+                             tf.cast(self.step, tf.int64), *stream)
 
 
 def averaged_copy(network, optimizer):

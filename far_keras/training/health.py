@@ -12,7 +12,7 @@ import sys
 
 import tensorflow as tf
 
-from far_keras.rng import RNG_ALG
+from far_keras import rng
 from far_keras.metrics import discriminator_health as dh
 from far_keras.training.callbacks import _StepCallback
 
@@ -45,7 +45,7 @@ class HealthCheck(_StepCallback):
         self.log = log
         self.num_points = num_points
         self.health = dh.compiled_health(discriminator)
-        self.z = tf.random.stateless_normal([num_points, latent_dim], [seed, 4242], alg=RNG_ALG)
+        self.z = rng.fixed_latents(num_points, latent_dim, seed, rng.HEALTH_STREAM)
         # One traced call for both point sets: an eager generator call alone costs
         # more than the whole measurement, 500 times in a 500k-step run.
         self.points = tf.function(
