@@ -161,3 +161,19 @@ def test_sample_observation_moments():
                                       seed=11).numpy()
     np.testing.assert_allclose(samples.mean(axis=0), loc[0], atol=5 * 0.3 / np.sqrt(40000))
     np.testing.assert_allclose(samples.std(axis=0), 0.3, rtol=0.02)
+
+
+def test_samplers_take_the_models_noise():
+    """With ``noise`` given (the models' counter-based ε) the samplers are the closed
+    forms z = μ + exp(log s)·ε and h̃2 = h2 + σ·ε, and stay differentiable in μ, h2."""
+    rng = np.random.default_rng(5)
+    mean, log_scale, eps = (rng.standard_normal((4, 3)).astype(np.float32) for _ in range(3))
+    z = elbo.sample_latent(mean, log_scale, noise=eps)
+    np.testing.assert_allclose(z.numpy(), mean + np.exp(log_scale) * eps, rtol=1e-6)
+    h2 = tf.Variable(rng.standard_normal((4, 2, 2, 3)).astype(np.float32))
+    noise = rng.standard_normal((4, 2, 2, 3)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        h2_tilde = elbo.sample_observation(h2, 0.7, noise=noise)
+        total = tf.reduce_sum(h2_tilde)
+    np.testing.assert_allclose(h2_tilde.numpy(), h2.numpy() + 0.7 * noise, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(total, h2).numpy(), np.ones((4, 2, 2, 3)))

@@ -156,10 +156,10 @@ class SDKLFamilyModel(AdversarialModel):
         return self._normal(self.batch_size, [self.latent_dim], self._seed(stream, k))
 
     def _posterior_sample(self, mean, log_scale, stream, k=0):
-        """z = μ + exp(log s)·ε, as ``elbo.sample_latent`` but with counter-based ε."""
+        """z = μ + exp(log s)·ε (``elbo.sample_latent``) with counter-based ε."""
         _, r = replica_info()
         eps = self._normal(tf.shape(mean)[0] * r, [self.latent_dim], self._seed(stream, k))
-        return mean + tf.exp(log_scale) * eps
+        return elbo.sample_latent(mean, log_scale, noise=eps)
 
     def fake_logits(self, images, stream, k=0, training=True):
         """D0 on generated images: head(h2(x̂) + σ·ε) if ``noisy_fakes`` (a sample of
@@ -170,7 +170,7 @@ class SDKLFamilyModel(AdversarialModel):
         _, r = replica_info()
         eps = self._normal(tf.shape(h2)[0] * r, list(self.features.output_shape[1:]),
                            self._seed(stream, k))
-        return self.head(h2 + self.sigma * eps, training=training)
+        return self.head(elbo.sample_observation(h2, self.sigma, noise=eps), training=training)
 
     # --------------------------------------------------------------- steps
     def train_one(self, real):
@@ -322,8 +322,8 @@ class SDKLModel(SDKLFamilyModel):
         neg, _ = self.negative_elbo(real)
         fake = self.decoder(self._prior_latents(_G_PRIOR), training=True)
         fake_logits = self.fake_logits(fake, _G_H2)
-        adv = sdkl_losses.kl_model_to_data_loss(fake_logits)
-        loss = neg.loss + adv  # = sdkl_losses.sdkl_generator_loss(neg.loss, fake_logits)
+        loss = sdkl_losses.sdkl_generator_loss(neg.loss, fake_logits)
+        adv = sdkl_losses.kl_model_to_data_loss(fake_logits)  # its second term, logged
         return dict(encoder_loss=loss, decoder_loss=loss, neg_elbo=neg.loss,
                     recon_nll=neg.reconstruction_nll, kl=neg.kl, adv=adv,
                     fake_logits=fake_logits)

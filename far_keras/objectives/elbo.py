@@ -110,26 +110,29 @@ def reconstruction_nll(observation, h2_real):
     return -observation.log_prob(h2_real)
 
 
-def sample_latent(mean, log_scale, seed=None):
+def sample_latent(mean, log_scale, seed=None, noise=None):
     """Reparameterised z = μ + exp(log_scale)·ε, ε ~ N(0, I): a sample of
     ``posterior(mean, log_scale)`` through which gradients reach the encoder.
 
-    ``seed`` is anything ``keras.random.normal`` accepts; pass the model's
-    ``keras.random.SeedGenerator`` inside ``train_step``.
+    ε is ``noise`` when given (the models pass their counter-based draws), else drawn
+    with ``seed`` (anything ``keras.random.normal`` accepts).
     """
     mean = tf.convert_to_tensor(mean)
-    return mean + tf.exp(log_scale) * _standard_normal_like(mean, seed)
+    eps = _standard_normal_like(mean, seed) if noise is None else tf.cast(noise, mean.dtype)
+    return mean + tf.exp(log_scale) * eps
 
 
-def sample_observation(h2_mean, sigma, seed=None):
+def sample_observation(h2_mean, sigma, seed=None, noise=None):
     """Reparameterised sample of p_θ(x|z) at h2: h̃2 = h2(x̂) + σ·ε (sec. 4.2).
 
     Differentiable in ``h2_mean`` (hence in the decoder's weights), as the
-    mode-seeking term E_{p_θ}[−D0(x)] needs (eq. 15). ``seed`` as in
+    mode-seeking term E_{p_θ}[−D0(x)] needs (eq. 15). ``seed`` and ``noise`` as in
     ``sample_latent``.
     """
     h2_mean = tf.convert_to_tensor(h2_mean)
-    return h2_mean + _as_dtype(sigma, h2_mean.dtype) * _standard_normal_like(h2_mean, seed)
+    eps = (_standard_normal_like(h2_mean, seed) if noise is None
+           else tf.cast(noise, h2_mean.dtype))
+    return h2_mean + _as_dtype(sigma, h2_mean.dtype) * eps
 
 
 class NegativeElbo(NamedTuple):
