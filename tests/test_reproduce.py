@@ -10,7 +10,8 @@ import sys
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train_steps={}", "--steps_per_execution=100", "--log_every=100",
         "--eval_every=100", "--checkpoint_every=100", "--hidden_units=16",
-        "--eval_samples=500", "--plot_contour=false"]
+        "--eval_samples=500", "--plot_contour=false",
+        "--jit_compile=false"]  # the pipeline is under test, not XLA: no compile per run
 
 
 def _reproduce(tmp_path, variants, steps, *more):
