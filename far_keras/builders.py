@@ -148,7 +148,7 @@ def make_evaluator(cfg, model, writer, metrics_log, verbose):
             real_batches_fn=lambda: image_data(cfg, 250, r.seed + 1, flip=False),
             real_source=f"{cfg.data.dataset}/train", progress=verbose == 1,
             metrics=r.image_metric_list)
-    if getattr(model, "encoder", None) is not None:
+    if model.exported_encoder() is not None:
         inputs = next(iter(image_data(cfg, 32, r.seed + 2, flip=False)))
         evaluator = WithReconstructions(evaluator, model.reconstruct, inputs, writer)
     return evaluator

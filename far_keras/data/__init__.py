@@ -1,8 +1,8 @@
 """Training data: 2-D sources (``synthetic.py``) and image sets (``images.py``).
 
 The dataset names live here, free of TensorFlow, so that flag checking can name the
-choices without loading TF; each loader module checks at import that it serves
-exactly these names.
+choices without loading TF; ``synthetic.py`` takes its list from here, and
+``tests/test_families.py`` checks that every name resolves to a loader.
 """
 
 TWO_D_DATASETS = ("ring8", "grid25", "swissroll", "gaussian")

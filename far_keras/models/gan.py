@@ -46,7 +46,7 @@ class FARGAN(AdversarialModel):
                  d_steps=1, seed=0, penalty_target="logit", **kwargs):
         super().__init__(**kwargs)
         if regularizer not in penalties.REGULARIZER_FUNCTIONS:
-            raise ValueError(f"regularizer must be one of {penalties.REGULARIZERS}, "
+            raise ValueError(f"regularizer must be one of {tuple(penalties.REGULARIZER_FUNCTIONS)}, "
                              f"got {regularizer!r}")
         if penalty_target not in penalties.PENALTY_TARGETS:
             raise ValueError(f"penalty_target must be one of {penalties.PENALTY_TARGETS}, "
@@ -178,6 +178,8 @@ class FARGAN(AdversarialModel):
         if regularizer is None:
             real_logits, reg = None, tf.constant(0.0)
         else:
+            # α is used by 0GP-interpolation only; for the others this stateless draw
+            # has no consumer and is pruned from the compiled step (XLA and graph).
             alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
                                                 alg=RNG_ALG)
             real_logits, reg = regularizer(self.discriminator, real_side, fake,

@@ -1,8 +1,8 @@
 """Losses, penalties and selection rules: pure functions of tensors.
 
 The regulariser and penalty-target names live here, free of TensorFlow, so that flag
-checking can name the choices without loading TF; ``penalties.py`` checks at import
-that its registry implements exactly these.
+checking can name the choices without loading TF; ``tests/test_families.py`` checks
+that ``penalties.REGULARIZER_FUNCTIONS`` implements exactly these.
 """
 
 REGULARIZERS = ("none", "real", "interpolation")
