@@ -19,13 +19,21 @@ def digits_classifier_trained_once():
     training (15 epochs) was most of the image tests' time. Runs still load and save it
     where they would; only the training is shared. Subprocesses train their own.
     """
+    import inspect
+
     from far_keras.metrics import digits_classifier as dc
     original, trained = dc.train_digits_classifier, {}
+    signature = inspect.signature(original)
 
-    def train_once(image_size=dc.DEFAULT_DIGITS_SIZE, **kwargs):
-        key = (int(image_size), tuple(sorted(kwargs.items())))
+    def train_once(*args, **kwargs):
+        # Keyed by every argument, defaults filled in: ``(16, seed=0)`` from a run and
+        # ``(image_size=16, epochs=15, seed=0)`` from a test are the same training.
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        key = tuple(sorted((k, int(v) if k == "image_size" else v)
+                           for k, v in bound.arguments.items()))
         if key not in trained:
-            trained[key] = original(image_size, **kwargs)
+            trained[key] = original(*args, **kwargs)
         return trained[key]
 
     dc.train_digits_classifier = train_once

@@ -4,9 +4,12 @@ import socket
 
 from far_keras import config
 
+# No XLA: for these 200-step runs its compilation took ~3x the whole training time;
+# the tests that are about XLA (or that keep the default, XLA, path covered) ask for
+# jit_compile=True.
 SMALL = dict(train_steps=200, steps_per_execution=50, log_every=50, eval_every=100,
              checkpoint_every=100, eval_samples=500, hidden_units=16, plot_contour=False,
-             verbose=0)
+             verbose=0, jit_compile=False)
 
 
 def small_config(tmp_path, name="run", **overrides):

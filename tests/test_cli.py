@@ -90,13 +90,25 @@ np.save({str(tmp_path / 'out.npy')!r}, a)
 
 
 def test_deterministic_runs_repeat_exactly(tmp_path):
-    # Image-free and tiny; two processes with --deterministic and the same seed.
+    # Image-free and tiny; two processes with --deterministic and the same seed, run
+    # at the same time (each on its own; neither waits for the other's TF start-up).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    procs = {name: subprocess.Popen(
+        [sys.executable, TRAIN, "--flagfile=configs/ring8.flags", *SMALL,
+         "--train_steps=1000", "--deterministic", "--threads=2",
+         f"--model_dir={tmp_path / name}", f"--export_dir={tmp_path / name / 'export'}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("a", "b")}
+    try:
+        outs = {name: p.communicate(timeout=600) for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     finals = []
-    for name in ("a", "b"):
-        out = _train("--flagfile=configs/ring8.flags", *SMALL, "--train_steps=1000",
-                     "--deterministic", "--threads=2", f"--model_dir={tmp_path / name}",
-                     f"--export_dir={tmp_path / name / 'export'}")
-        assert out.returncode == 0, out.stderr[-2000:]
+    for name, p in procs.items():
+        assert p.returncode == 0, outs[name][1][-2000:]
         with open(tmp_path / name / "metrics.json") as f:
             finals.append(json.load(f)["final"])
     for key in ("train_d_loss", "train_g_loss", "health_grad_real", "high_quality"):

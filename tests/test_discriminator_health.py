@@ -100,7 +100,7 @@ def _collapsing(tmp_path, **overrides):
                         eval_every=1000, checkpoint_every=1000, hidden_units=64,
                         ring_radius=1.0, ring_sigma=0.01, optimizer="rmsprop",
                         penalty_target="logit", reg_weight=10.0, collapse_patience=3,
-                        **overrides)
+                        jit_compile=True, **overrides)
 
 
 def test_stop_on_collapse_ends_a_dead_run_with_a_clear_message(tmp_path):
@@ -117,7 +117,8 @@ def test_stop_on_collapse_ends_a_dead_run_with_a_clear_message(tmp_path):
 
 def test_live_run_is_not_flagged(tmp_path):
     cfg = small_config(tmp_path, train_steps=1000, steps_per_execution=100, log_every=100,
-                       eval_every=1000, checkpoint_every=1000, hidden_units=64)
+                       eval_every=1000, checkpoint_every=1000, hidden_units=64,
+                       jit_compile=True)  # (1000 steps: XLA's compilation pays off)
     experiment.run(cfg, export_model=False, log=lambda *_: None)
     with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
         data = json.load(f)

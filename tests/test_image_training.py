@@ -34,14 +34,22 @@ def _restored(cfg):
 
 
 def test_far_gan_resnet_on_digits_resumes_exactly_and_reports_fid(tmp_path):
-    kw = dict(dataset="digits", base_width=4, num_far=8)
-    experiment.run(_cfg(tmp_path, "whole", **kw), export_model=False, log=lambda *_: None)
-    experiment.run(_cfg(tmp_path, "resumed", train_steps=50, **kw), export_model=False,
+    # No XLA: compiling the ResNet step took ~13 s in each of the three runs, most of
+    # this test's time (XLA's exact resume is tested on the 2-D runs, test_training.py;
+    # the compiled ResNet step trains in test_image_evaluation.py's checkpoint test).
+    # Two calls of 10 steps, "killed" after the first.
+    kw = dict(dataset="digits", base_width=4, num_far=8, steps_per_execution=10,
+              log_every=10, eval_every=20, checkpoint_every=10, jit_compile=False)
+    experiment.run(_cfg(tmp_path, "whole", train_steps=20, **kw), export_model=False,
                    log=lambda *_: None)
-    result = experiment.run(_cfg(tmp_path, "resumed", **kw), log=lambda *_: None)
-    assert result["resumed_from"] == 50
-    a = _restored(_cfg(tmp_path, "whole", **kw))
-    b = _restored(_cfg(tmp_path, "resumed", **kw))
+    experiment.run(_cfg(tmp_path, "resumed", train_steps=10, **kw), export_model=False,
+                   log=lambda *_: None)
+    result = experiment.run(_cfg(tmp_path, "resumed", train_steps=20, **kw),
+                            log=lambda *_: None)
+    assert result["resumed_from"] == 10 and result["step"] == 20
+    a = _restored(_cfg(tmp_path, "whole", train_steps=20, **kw))
+    b = _restored(_cfg(tmp_path, "resumed", train_steps=20, **kw))
+    assert a.current_step() == b.current_step() == 20
     for x, y in zip(a.generator.get_weights() + a.discriminator.get_weights(),
                     b.generator.get_weights() + b.discriminator.get_weights()):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
@@ -67,8 +75,8 @@ def test_cifar10_config_trains_on_mock_data(tmp_path):
     (tmp_path / "runs" / "stats").mkdir(parents=True)
     classifier.save(str(tmp_path / "runs" / "stats" / "digits_classifier_32px.keras"))
     with tfds.testing.mock_data(num_examples=64):
-        # (No XLA: compiling the 32x32 ResNet step dominated this test; the digits
-        # tests above train the same networks compiled.)
+        # (No XLA: compiling the 32x32 ResNet step dominated this test; the same
+        # networks train compiled on digits in test_image_evaluation.py.)
         cfg = _cfg(tmp_path, "cifar", dataset="cifar10", base_width=4, num_far=8,
                    optimizer="rmsprop", ema_decay=0.999, train_steps=20, eval_every=20,
                    steps_per_execution=10, log_every=10, checkpoint_every=10,

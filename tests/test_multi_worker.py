@@ -52,14 +52,22 @@ def test_two_workers_match_one_process(tmp_path):
         script = f"ROOT = {ROOT!r}\nSETTINGS = {SETTINGS!r}\nMODEL_DIR = {model_dir!r}\n" + WORKER
         procs.append(subprocess.Popen([sys.executable, "-c", script], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outs = [p.communicate(timeout=600) for p in procs]
+    try:
+        # The one-process run meanwhile (its own directory; the workers start up,
+        # compile and wait on each other much of the time).
+        from far_keras import config, experiment
+        single_dir = str(tmp_path / "single")
+        experiment.run(config.from_flat(dict(SETTINGS, model_dir=single_dir)),
+                       export_model=False, log=lambda *_: None)
+        outs = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
 
-    from far_keras import config, experiment
-    single_dir = str(tmp_path / "single")
-    experiment.run(config.from_flat(dict(SETTINGS, model_dir=single_dir)),
-                   export_model=False, log=lambda *_: None)
     single = _weights(single_dir)
     chief = _weights(model_dir)
     other = _weights(os.path.join(model_dir, "workers", "worker1"))

@@ -18,9 +18,23 @@ NOISE = (
     "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n")
 
 
-def _run(args, **env):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, **env), timeout=300)
+def _run_together(*commands):
+    """Runs ``(args, env)`` commands at the same time; their CompletedProcesses.
+
+    Each is mostly its own single-threaded TensorFlow import: on two cores they overlap.
+    """
+    procs = [subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
+             for args, env in commands]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [subprocess.CompletedProcess(p.args, p.returncode, out, err)
+            for p, (out, err) in zip(procs, outs)]
 
 
 def test_filter_drops_only_the_gpu_probe_lines():
@@ -33,17 +47,19 @@ def test_filter_drops_only_the_gpu_probe_lines():
 def test_train_py_hides_cuinit_unless_verbose_2(tmp_path):
     # A run that fails right after TensorFlow is imported (no such data folder): our own
     # error must reach stderr, the driver probe must not.
-    quiet = _run(["train.py", "--dataset=folder", "--data_path=/nonexistent/images",
-                  f"--model_dir={tmp_path / 'run'}", "--verbose=0"])
+    # (With the verbose=2 control below, run at the same time.)
+    quiet, loud = _run_together(
+        (["train.py", "--dataset=folder", "--data_path=/nonexistent/images",
+          f"--model_dir={tmp_path / 'run'}", "--verbose=0"], {}),
+        (["-c", "from far_keras import quiet_tf; import tensorflow as tf; "
+          "quiet_tf.import_tensorflow(2).config.list_physical_devices('GPU')"],
+         {"TF_CPP_MIN_LOG_LEVEL": "2"}))
     assert quiet.returncode == 1, quiet.stderr
     assert "does not exist" in quiet.stderr
     assert "cuInit" not in quiet.stderr and "cudart_stub" not in quiet.stderr, quiet.stderr
     # verbose=2 is a plain import: whatever this machine's TF prints is shown. On a
     # CPU-only machine that includes the probe, which makes the assertion above a
     # real check (on a GPU machine there is nothing to hide).
-    loud = _run(["-c", "from far_keras import quiet_tf; import tensorflow as tf; "
-                 "quiet_tf.import_tensorflow(2).config.list_physical_devices('GPU')"],
-                TF_CPP_MIN_LOG_LEVEL="2")
     assert loud.returncode == 0, loud.stderr
     if not quiet_tf.import_tensorflow(0).config.list_physical_devices("GPU"):
         assert "cuInit" in loud.stderr, loud.stderr

@@ -21,7 +21,9 @@ def _final_weights(cfg):
                              + model.g_optimizer.variables + model.d_optimizer.variables]
 
 
-@pytest.mark.parametrize("overrides", [{}, {"regularizer": "interpolation", "ema_decay": 0.9}])
+# The default settings (XLA-compiled, as train.py runs), and another regulariser with EMA.
+@pytest.mark.parametrize("overrides", [{"jit_compile": True},
+                                       {"regularizer": "interpolation", "ema_decay": 0.9}])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, overrides):
     whole = small_config(tmp_path, "whole", **overrides)
     experiment.run(whole, export_model=False, log=lambda *_: None)

@@ -16,6 +16,9 @@ import numpy as np
 from helpers import free_ports
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One step per call, so a worker is killed between collectives; 200 steps leave the
+# chief 150 to go after the first checkpoint (step 50), so it is surely still training
+# when its peer dies, however loaded the machine.
 STEPS = 200
 SETTINGS = dict(dataset="ring8", train_steps=STEPS, steps_per_execution=1, log_every=25,
                 eval_every=50, checkpoint_every=50, eval_samples=200, hidden_units=16,
@@ -69,16 +72,23 @@ def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_pat
     # The same commands again: both resume from the last checkpoint and finish.
     cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     procs = _start_workers(model_dir, cluster)
-    outs = [p.communicate(timeout=300) for p in procs]
+    try:
+        # The uninterrupted one-process run meanwhile, in its own directory.
+        from far_keras import config, experiment
+        single_dir = str(tmp_path / "single")
+        experiment.run(config.from_flat(dict(SETTINGS, model_dir=single_dir,
+                                             jit_compile=False, plot_contour=False)),
+                       export_model=False, log=lambda *_: None)
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
     assert f"Resuming from" in outs[0][0] and f"at step {saved[-1]}" in outs[0][0]
 
-    from far_keras import config, experiment
-    single_dir = str(tmp_path / "single")
-    experiment.run(config.from_flat(dict(SETTINGS, model_dir=single_dir, jit_compile=False,
-                                         plot_contour=False)),
-                   export_model=False, log=lambda *_: None)
     resumed, uninterrupted = _weights(model_dir), _weights(single_dir)
     assert max(float(np.max(np.abs(w))) for w in uninterrupted) > 0.05  # it trained
     for a, b in zip(resumed, uninterrupted):
