@@ -24,6 +24,7 @@ statistics can be compared, and anything else cannot.
 import hashlib
 import importlib.util
 import os
+import warnings
 
 import numpy as np
 
@@ -243,7 +244,7 @@ def load_reference_model(path="", cache_dir="", log=print):
     model = fid_inception.build_fid_inception(with_logits=has_logits)
     if os.path.isfile(cached):
         try:
-            model.load_weights(cached)
+            _load_weights(model, cached)
         except Exception as e:  # h5py/Keras raise several types for a bad file
             raise FidWeightsError(f"{cached}: unreadable converted weights ({e}); delete "
                                   "it to convert again") from None
@@ -264,13 +265,28 @@ def load_reference_model(path="", cache_dir="", log=print):
     return model, info
 
 
+def _load_weights(model, path):
+    """``model.load_weights(path)`` without Keras's false alarm about this port.
+
+    Keras warns "Skipping nested container at '_operations_by_depth/container' ...
+    layers will retain their freshly-initialized weights" for the functional graph's
+    weightless bookkeeping container; every layer with weights is restored
+    (tests/test_fid_inception.py checks that a reload gives identical outputs). Only
+    that message is hidden.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Skipping nested container at "
+                                r"'_operations_by_depth", category=UserWarning)
+        model.load_weights(path)
+
+
 def _load_converted(path):
     if not os.path.isfile(path):
         raise FidWeightsError(f"--fid_weights={path}: no such file. {HOW_TO_GET}")
     for with_logits in (True, False):
         model = fid_inception.build_fid_inception(with_logits=with_logits)
         try:
-            model.load_weights(path)
+            _load_weights(model, path)
             break
         except Exception as e:  # noqa: BLE001 - a layer count mismatch: try without logits
             error = e
