@@ -1,5 +1,6 @@
 """Small, fast run settings shared by the training tests."""
 
+import contextlib
 import socket
 
 from far_keras import config
@@ -32,3 +33,16 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+@contextlib.contextmanager
+def reaped(procs):
+    """Kills whichever of ``procs`` still runs when the block ends: a failed or timed-out
+    test must not leave TensorFlow processes holding the cores for the tests after it."""
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from helpers import reaped
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "train.py")
 SMALL = ["--steps_per_execution=50", "--log_every=50", "--eval_every=500",
@@ -99,13 +101,8 @@ def test_deterministic_runs_repeat_exactly(tmp_path):
          f"--model_dir={tmp_path / name}", f"--export_dir={tmp_path / name / 'export'}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name in ("a", "b")}
-    try:
+    with reaped(procs.values()):
         outs = {name: p.communicate(timeout=600) for name, p in procs.items()}
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     finals = []
     for name, p in procs.items():
         assert p.returncode == 0, outs[name][1][-2000:]

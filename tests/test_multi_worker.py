@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from helpers import free_ports
+from helpers import free_ports, reaped
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = dict(train_steps=40, steps_per_execution=10, jit_compile=True, log_every=10, eval_every=40,
@@ -52,7 +52,7 @@ def test_two_workers_match_one_process(tmp_path):
         script = f"ROOT = {ROOT!r}\nSETTINGS = {SETTINGS!r}\nMODEL_DIR = {model_dir!r}\n" + WORKER
         procs.append(subprocess.Popen([sys.executable, "-c", script], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    try:
+    with reaped(procs):
         # The one-process run meanwhile (its own directory; the workers start up,
         # compile and wait on each other much of the time).
         from far_keras import config, experiment
@@ -60,11 +60,6 @@ def test_two_workers_match_one_process(tmp_path):
         experiment.run(config.from_flat(dict(SETTINGS, model_dir=single_dir)),
                        export_model=False, log=lambda *_: None)
         outs = [p.communicate(timeout=600) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
 

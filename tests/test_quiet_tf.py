@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from far_keras import quiet_tf
+from helpers import reaped
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,13 +27,8 @@ def _run_together(*commands):
     procs = [subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
              for args, env in commands]
-    try:
+    with reaped(procs):
         outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     return [subprocess.CompletedProcess(p.args, p.returncode, out, err)
             for p, (out, err) in zip(procs, outs)]
 

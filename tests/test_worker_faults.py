@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from helpers import free_ports
+from helpers import free_ports, reaped
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # One step per call, so a worker is killed between collectives; 200 steps leave the
@@ -72,7 +72,7 @@ def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_pat
     # The same commands again: both resume from the last checkpoint and finish.
     cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     procs = _start_workers(model_dir, cluster)
-    try:
+    with reaped(procs):
         # The uninterrupted one-process run meanwhile, in its own directory.
         from far_keras import config, experiment
         single_dir = str(tmp_path / "single")
@@ -80,14 +80,9 @@ def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_pat
                                              jit_compile=False, plot_contour=False)),
                        export_model=False, log=lambda *_: None)
         outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
-    assert f"Resuming from" in outs[0][0] and f"at step {saved[-1]}" in outs[0][0]
+    assert "Resuming from" in outs[0][0] and f"at step {saved[-1]}" in outs[0][0]
 
     resumed, uninterrupted = _weights(model_dir), _weights(single_dir)
     assert max(float(np.max(np.abs(w))) for w in uninterrupted) > 0.05  # it trained
