@@ -38,7 +38,8 @@ def raw_fit_seconds(values, steps):
     per_call = model.steps_per_call
     data = (synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0).repeat()
             .batch(per_call, drop_remainder=True))
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # compile outside the timing
+    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0,  # compile outside the timing
+              shuffle=False)
     start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps // per_call, verbose=0)
+    model.fit(data, epochs=1, steps_per_epoch=steps // per_call, verbose=0, shuffle=False)
     return time.perf_counter() - start
