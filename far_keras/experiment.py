@@ -107,8 +107,12 @@ def run(cfg, export_model=True, log=print):
         callbacks = [
             cb.NanGuard(ckpt),
             summaries,
-            cb.PeriodicCheckpoint(ckpt, r.checkpoint_every),
+            # Evaluation before the checkpoint of the same step: a run killed between
+            # them resumes from the previous checkpoint and redoes this evaluation
+            # (metrics.json drops what follows the resumed step). The other order
+            # lost it: resumed *at* this step, the evaluation was never made.
             cb.PeriodicEvaluation(evaluate, r.eval_every),
+            cb.PeriodicCheckpoint(ckpt, r.checkpoint_every),
         ]
         if not cfg.data.is_image:
             # Before evaluation, so that a --stop_on_collapse run ends at the check.

@@ -60,6 +60,27 @@ def test_metrics_json_has_flags_history_and_final(tmp_path):
             "train/g_grad_norm", "train/d_far", "eval/modes_covered", "eval/samples"} <= tags
 
 
+def test_each_evaluation_is_recorded_before_the_checkpoint_of_its_step(tmp_path, monkeypatch):
+    # A run killed between the two then resumes from the previous checkpoint and redoes
+    # the evaluation; in the other order it resumed *at* that step and the evaluation
+    # was never made (found by tests/test_worker_faults.py killing the chief).
+    cfg = small_config(tmp_path, train_steps=300, eval_every=100, checkpoint_every=100)
+    recorded_at_save, save = {}, checkpointing.Checkpointer.save
+
+    def save_and_look(self, step):
+        with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
+            recorded_at_save[int(step)] = {h["step"] for h in json.load(f)["history"]}
+        return save(self, step)
+
+    monkeypatch.setattr(checkpointing.Checkpointer, "save", save_and_look)
+    experiment.run(cfg, export_model=False, log=lambda *_: None)
+    # (the last step's evaluation is the runner's, after fit: a run killed before it
+    # resumes at the end and makes it then)
+    assert sorted(recorded_at_save) == [100, 200, 300]
+    for step in (100, 200):
+        assert step in recorded_at_save[step], (step, recorded_at_save[step])
+
+
 def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     real_make = synthetic.make_dataset
 

@@ -1,9 +1,9 @@
-"""A worker of a two-worker run killed mid-training (kill -9): the survivor stops with
-a clear message instead of hanging, the same commands restarted resume from the last
-checkpoint, and the run ends with the weights of an uninterrupted one; the chief's
-artefacts (metrics.json, export) are neither duplicated nor corrupted."""
+"""A worker of a two-worker run killed mid-training (kill -9), first the other worker,
+then, after a restart, the chief: each time the survivor stops with a clear message
+instead of hanging, the same commands restarted resume from the last checkpoint, and
+the run ends with the weights of an uninterrupted one; the chief's artefacts
+(metrics.json, export) are neither duplicated nor corrupted."""
 
-import glob
 import json
 import os
 import signal
@@ -49,30 +49,53 @@ def _weights(model_dir):
     return model.generator.get_weights() + model.discriminator.get_weights()
 
 
-def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_path):
-    model_dir = str(tmp_path / "multi")
-    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
-    chief, other = _start_workers(model_dir, cluster)
-    # Kill the non-chief as soon as the chief has saved a checkpoint mid-run.
+def _latest_saved(model_dir):
+    """The step of the chief's latest *complete* checkpoint (the one its ``checkpoint``
+    state file names, written after the checkpoint's files), or 0."""
+    try:
+        with open(os.path.join(model_dir, "checkpoints", "checkpoint")) as f:
+            first = f.readline()  # model_checkpoint_path: "ckpt-50"
+    except FileNotFoundError:
+        return 0
+    return int(first.split("ckpt-")[1].split('"')[0]) if "ckpt-" in first else 0
+
+
+def _kill_after_a_checkpoint(model_dir, procs, victim, newer_than=0):
+    """Kills ``procs[victim]`` (kill -9) once the chief has a complete checkpoint past
+    step ``newer_than``; the survivor must stop by itself (TF aborts its collectives)
+    with our message. Returns the step of the checkpoint a restart resumes from."""
     deadline = time.time() + 300
-    while not glob.glob(os.path.join(model_dir, "checkpoints", "ckpt-*.index")):
-        assert chief.poll() is None, chief.communicate()[1][-3000:]
-        assert time.time() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.1)
-    other.send_signal(signal.SIGKILL)
-    other.wait()
-    # The survivor must end by itself (TF aborts its collectives), with our message.
-    _, err = chief.communicate(timeout=180)
-    assert chief.returncode != 0, "the chief finished although its peer was killed"
+    while _latest_saved(model_dir) <= newer_than:
+        for p in procs:
+            assert p.poll() is None, p.communicate()[1][-3000:]
+        assert time.time() < deadline, f"no checkpoint past step {newer_than} within 300 s"
+        time.sleep(0.05)
+    procs[victim].send_signal(signal.SIGKILL)
+    procs[victim].wait()
+    survivor = procs[1 - victim]
+    _, err = survivor.communicate(timeout=180)
+    assert survivor.returncode != 0, "a worker finished although its peer was killed"
     assert "was lost" in err and "Restart every worker" in err, err[-3000:]
-    saved = sorted(int(p.split("ckpt-")[1].split(".")[0])
-                   for p in glob.glob(os.path.join(model_dir, "checkpoints", "ckpt-*.index")))
-    assert saved and saved[-1] < STEPS  # killed mid-training, not after the end
+    saved = _latest_saved(model_dir)
+    assert newer_than < saved < STEPS  # killed mid-training, not after the end
+    return saved
+
+
+def test_killed_workers_then_restart_resume_to_the_uninterrupted_weights(tmp_path):
+    model_dir = str(tmp_path / "multi")
+
+    def start():
+        return _start_workers(model_dir, {"worker": [f"localhost:{p}" for p in free_ports(2)]})
+
+    # The non-chief dies mid-run; then, in the restarted run, the chief (which writes
+    # the checkpoints, metrics.json and the export) dies after a later checkpoint.
+    with reaped(start()) as procs:
+        first = _kill_after_a_checkpoint(model_dir, procs, victim=1)
+    with reaped(start()) as procs:
+        last = _kill_after_a_checkpoint(model_dir, procs, victim=0, newer_than=first)
 
     # The same commands again: both resume from the last checkpoint and finish.
-    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
-    procs = _start_workers(model_dir, cluster)
-    with reaped(procs):
+    with reaped(start()) as procs:
         # The uninterrupted one-process run meanwhile, in its own directory.
         from far_keras import config, experiment
         single_dir = str(tmp_path / "single")
@@ -82,7 +105,7 @@ def test_killed_worker_then_restart_resumes_to_the_uninterrupted_weights(tmp_pat
         outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]
-    assert "Resuming from" in outs[0][0] and f"at step {saved[-1]}" in outs[0][0]
+    assert "Resuming from" in outs[0][0] and f"at step {last}" in outs[0][0]
 
     resumed, uninterrupted = _weights(model_dir), _weights(single_dir)
     assert max(float(np.max(np.abs(w))) for w in uninterrupted) > 0.05  # it trained
