@@ -301,6 +301,35 @@ def test_digits_classifier_interface_and_scores(digits_cnn):
     np.testing.assert_allclose(rgb_features, features[:4], rtol=1e-4, atol=1e-5)
 
 
+def test_digits_classifier_does_not_depend_on_the_global_seed():
+    # A run's --seed sets TF's global seed before the first run of a stats directory
+    # trains the classifier: the FID/IS network must not depend on which run that was.
+    import tensorflow as tf
+    train = getattr(digits_classifier.train_digits_classifier, "__wrapped__",
+                    digits_classifier.train_digits_classifier)  # not conftest's cache
+    tf.random.set_seed(1)
+    a, _ = train(image_size=16, epochs=2, seed=0)
+    tf.random.set_seed(2)
+    b, _ = train(image_size=16, epochs=2, seed=0)
+    assert a.weights_id == b.weights_id
+    other, _ = train(image_size=16, epochs=2, seed=1)  # its own --seed still counts
+    assert other.weights_id != a.weights_id
+
+
+def test_digits_classifier_is_trained_alike_whatever_the_callers_threads(monkeypatch):
+    # Its own single-threaded process: the parent's thread settings (which a run's
+    # --threads or TF_NUM_INTRAOP_THREADS fix) must not change the classifier. One and
+    # two threads give different weights when the training is not isolated.
+    train = getattr(digits_classifier.train_in_own_process, "__wrapped__",
+                    digits_classifier.train_in_own_process)  # the real subprocess
+    ids = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", threads)
+        monkeypatch.setenv("TF_NUM_INTEROP_THREADS", threads)
+        ids.append(train(16, seed=0, epochs=1).weights_id)
+    assert ids[0] == ids[1], ids
+
+
 def test_digits_classifier_save_load(digits_cnn, tmp_path):
     classifier, _ = digits_cnn
     path = tmp_path / "sub" / "digits.keras"

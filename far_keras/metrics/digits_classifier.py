@@ -11,7 +11,11 @@ numbers or with numbers from another training of the classifier.
 """
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -130,13 +134,47 @@ def train_digits_classifier(image_size=DEFAULT_DIGITS_SIZE, epochs=15, batch_siz
     model = build_digits_cnn(image_size, seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    dataset = (tf.data.Dataset.from_tensor_slices((images[train], labels[train]))
-               .shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size).prefetch(tf.data.AUTOTUNE))
-    model.fit(dataset, epochs=epochs, verbose=verbose, shuffle=False)  # shuffled above
+    # Each epoch's order from NumPy, not tf.data's shuffle: that one mixes in TF's
+    # global seed, which a run's --seed sets, so the same classifier came out
+    # different depending on which run trained it (and so did its weights_id).
+    rng = np.random.default_rng(seed)
+    dataset = None
+    for _ in range(epochs):
+        order = train[rng.permutation(len(train))]
+        epoch = tf.data.Dataset.from_tensor_slices((images[order], labels[order]))
+        epoch = epoch.batch(batch_size)  # (a last partial batch per epoch, as before)
+        dataset = epoch if dataset is None else dataset.concatenate(epoch)
+    model.fit(dataset.prefetch(tf.data.AUTOTUNE), epochs=1, verbose=verbose, shuffle=False)
     classifier = DigitsClassifier(model)
     val_accuracy = classifier.accuracy(images[val], labels[val]) if len(val) else float("nan")
     return classifier, val_accuracy
+
+
+def train_in_own_process(image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs):
+    """``train_digits_classifier`` in a fresh single-threaded Python process; the
+    classifier.
+
+    The trained weights depend on TensorFlow's thread count (the convolutions' weight
+    gradients are reductions sharded over threads): on the development machine one
+    thread and two gave different classifiers. A process's thread pools are fixed when
+    its TensorFlow starts, so the training gets a process of its own with one thread:
+    the classifier (and its ``weights_id``) no longer depends on which run, with which
+    --threads, trained it first. It still depends on the TF build and the CPU.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
+               TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+               PYTHONPATH=os.pathsep.join(
+                   [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "digits_classifier.keras")
+        args = dict(train_kwargs, image_size=int(image_size), seed=int(seed))
+        done = subprocess.run([sys.executable, "-m", __name__, out, json.dumps(args)],
+                              env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError("training the digits classifier failed:\n"
+                               + done.stderr[-3000:])
+        return DigitsClassifier.load(out)
 
 
 def load_or_train_digits_classifier(path, image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs):
@@ -152,9 +190,16 @@ def load_or_train_digits_classifier(path, image_size=DEFAULT_DIGITS_SIZE, seed=0
                 f"digits classifier {path!r} works on {classifier.image_size}px images, "
                 f"{image_size}px requested; use another path")
         return classifier
-    classifier, _ = train_digits_classifier(image_size, seed=seed, **train_kwargs)
+    classifier = train_in_own_process(image_size, seed=seed, **train_kwargs)
     directory = os.path.dirname(str(path))
     if directory:
         tf.io.gfile.makedirs(directory)
     classifier.save(path)
     return classifier
+
+
+if __name__ == "__main__":
+    # python -m far_keras.metrics.digits_classifier OUT.keras '{"image_size": 16, ...}'
+    # (what train_in_own_process runs)
+    trained, _ = train_digits_classifier(**json.loads(sys.argv[2]))
+    trained.save(sys.argv[1])
