@@ -2,8 +2,8 @@
 
 For the offline digits setting (``far_keras.data.images`` ``'digits'``) there is no
 Inception network to score samples with, so this module trains a small CNN on the
-same upscaled digits (a few seconds on a CPU) and exposes the extractor interface of
-:mod:`far_keras.metrics.inception`: ``classifier(images) -> (features, logits)``
+same upscaled digits (about 30 s on one CPU thread, once per stats directory) and
+exposes the extractor interface of :mod:`far_keras.metrics.inception`: ``classifier(images) -> (features, logits)``
 (128-d penultimate activations, 10 logits) and ``weights_id``. FID/IS-style numbers
 computed with it ("digits-FID", "digits-IS", at most 10) are useful to compare runs
 scored by the *same* classifier weights, and are not comparable with Inception
