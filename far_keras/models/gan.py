@@ -46,8 +46,8 @@ class FARGAN(AdversarialModel):
                  d_steps=1, seed=0, penalty_target="logit", **kwargs):
         super().__init__(**kwargs)
         if regularizer not in penalties.REGULARIZER_FUNCTIONS:
-            raise ValueError(f"regularizer must be one of {tuple(penalties.REGULARIZER_FUNCTIONS)}, "
-                             f"got {regularizer!r}")
+            raise ValueError("regularizer must be one of "
+                             f"{tuple(penalties.REGULARIZER_FUNCTIONS)}, got {regularizer!r}")
         if penalty_target not in penalties.PENALTY_TARGETS:
             raise ValueError(f"penalty_target must be one of {penalties.PENALTY_TARGETS}, "
                              f"got {penalty_target!r}")
