@@ -36,8 +36,8 @@ def raw_fit_seconds(values, steps):
     cfg = config.from_flat(values)
     model = builders.build_model(cfg)
     per_call = model.steps_per_call
-    data = (synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0).repeat()
-            .batch(per_call, drop_remainder=True))
+    data = synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0,
+                                  steps_per_element=per_call)
     model.fit(data, epochs=1, steps_per_epoch=2, verbose=0,  # compile outside the timing
               shuffle=False)
     start = time.perf_counter()

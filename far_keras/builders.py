@@ -89,11 +89,11 @@ def training_data(cfg, model, start, remaining):
     """The training batches from step ``start`` on: [batch] per step, or
     [K, batch] chunks when the model runs K steps per call."""
     batch = model.num_real * cfg.model.d_steps
-    if cfg.data.is_image:
-        data = image_data(cfg, batch, cfg.run.seed, start_step=start).take(remaining)
-    else:
-        data = synthetic.make_dataset(make_source(cfg), batch, cfg.run.seed,
-                                      start_step=start, num_steps=remaining)
+    if not cfg.data.is_image:  # sampled in blocks of K steps (synthetic.make_dataset)
+        return synthetic.make_dataset(make_source(cfg), batch, cfg.run.seed,
+                                      start_step=start, num_steps=remaining,
+                                      steps_per_element=model.steps_per_call)
+    data = image_data(cfg, batch, cfg.run.seed, start_step=start).take(remaining)
     if model.steps_per_call > 1:
         data = data.batch(model.steps_per_call, drop_remainder=True)
     return data

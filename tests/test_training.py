@@ -84,11 +84,11 @@ def test_each_evaluation_is_recorded_before_the_checkpoint_of_its_step(tmp_path,
 def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     real_make = synthetic.make_dataset
 
-    def poisoned(source, batch_size, seed, start_step=0, num_steps=None):
+    def poisoned(source, batch_size, seed, start_step=0, num_steps=None, steps_per_element=1):
         ds = real_make(source, batch_size, seed, start_step, num_steps)
         steps = tf.data.Dataset.range(start_step, start_step + num_steps)
-        return tf.data.Dataset.zip((ds, steps)).map(
-            lambda x, t: tf.where(t >= 150, np.nan, x))
+        ds = tf.data.Dataset.zip((ds, steps)).map(lambda x, t: tf.where(t >= 150, np.nan, x))
+        return ds.batch(steps_per_element, drop_remainder=True) if steps_per_element > 1 else ds
 
     monkeypatch.setattr(builders.synthetic, "make_dataset", poisoned)
     cfg = small_config(tmp_path)
