@@ -136,10 +136,11 @@ def make_dataset(source, batch_size, seed, start_step=0, num_steps=None, steps_p
     ``steps_per_element`` = K > 1 gives blocks [K, batch_size, 2] of K consecutive
     steps (a final partial block is dropped), bit for bit what ``.batch(K,
     drop_remainder=True)`` of the K = 1 dataset gives, but each block is one tf.data
-    call that loops over its steps in-graph: tf.data's per-element machinery cost
-    ~2.5x the sampling itself (228 vs 92 µs of CPU per step in
-    ``benchmarks/ring8_data.py``), CPU that two runs side by side take from each
-    other's training step.
+    call that loops over its steps in-graph, without tf.data's per-element machinery:
+    1.4-1.8x less CPU per step (193 vs 140 and 216 vs 123 µs in two runs of
+    ``benchmarks/ring8_data.py``), CPU that runs sharing the cores take from each
+    other. (Compiling the sampler with XLA would cost almost nothing, but XLA's
+    stateless kernels draw other numbers, so every run's data would change.)
     """
     if steps_per_element < 1:
         raise ValueError(f"steps_per_element must be >= 1, got {steps_per_element}")
