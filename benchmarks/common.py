@@ -27,19 +27,27 @@ def check_names(flag, names, known):
                              f"{', '.join(known)}")
 
 
-def raw_fit_seconds(values, steps):
-    """Seconds of ``fit`` over ``steps`` training steps of the 2-D FAR-GAN that the
-    flat config ``values`` describes, no callbacks, compilation outside the timing."""
-    import time
+def compiled_2d_model(values, data=None):
+    """(model, training data, steps per call) for the 2-D FAR-GAN that the flat config
+    ``values`` describes, its step already compiled by one call. ``data(source, batch,
+    per_call)`` replaces train.py's pipeline (``make_dataset`` in blocks of per_call)."""
     from far_keras import builders, config
     from far_keras.data import synthetic
     cfg = config.from_flat(values)
     model = builders.build_model(cfg)
     per_call = model.steps_per_call
-    data = synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0,
-                                  steps_per_element=per_call)
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0,  # compile outside the timing
-              shuffle=False)
+    make = data or (lambda source, batch, k: synthetic.make_dataset(
+        source, batch, 0, steps_per_element=k))
+    dataset = make(builders.make_source(cfg), model.num_real, per_call)
+    model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)  # compile
+    return model, dataset, per_call
+
+
+def raw_fit_seconds(values, steps, data=None):
+    """Seconds of ``fit`` over ``steps`` training steps of ``compiled_2d_model(values,
+    data)``, no callbacks, compilation outside the timing."""
+    import time
+    model, dataset, per_call = compiled_2d_model(values, data)
     start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps // per_call, verbose=0, shuffle=False)
+    model.fit(dataset, epochs=1, steps_per_epoch=steps // per_call, verbose=0, shuffle=False)
     return time.perf_counter() - start

@@ -40,13 +40,11 @@ FLAGS = flags.FLAGS
 PER_CALL = 500
 
 
-def _dataset(pipeline, cfg, batch):
-    from far_keras import builders
+def _dataset(pipeline, source, batch, per_call=PER_CALL):
     from far_keras.data import synthetic
-    source = builders.make_source(cfg)
     if pipeline == "per-step":
-        return synthetic.make_dataset(source, batch, 0).batch(PER_CALL, drop_remainder=True)
-    return synthetic.make_dataset(source, batch, 0, steps_per_element=PER_CALL)
+        return synthetic.make_dataset(source, batch, 0).batch(per_call, drop_remainder=True)
+    return synthetic.make_dataset(source, batch, 0, steps_per_element=per_call)
 
 
 def _cpu_seconds():
@@ -54,11 +52,11 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def _config(steps):
+def _values(steps):
     from far_keras import config
     values = config.read_flagfile(os.path.join(ROOT, "configs", "ring8.flags"))
     values.update(train_steps=steps, steps_per_execution=PER_CALL)
-    return config.from_flat(values)
+    return values
 
 
 def fit():
@@ -66,15 +64,10 @@ def fit():
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from far_keras import builders
-    cfg = _config(FLAGS.pair_steps)
-    model = builders.build_model(cfg)
-    data = _dataset(FLAGS.pipeline, cfg, model.num_real)
-    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)  # compile
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=FLAGS.pair_steps // PER_CALL, verbose=0,
-              shuffle=False)
-    print(json.dumps({"steps_per_s": FLAGS.pair_steps / (time.perf_counter() - start)}))
+    from common import raw_fit_seconds  # benchmarks/common.py
+    seconds = raw_fit_seconds(_values(FLAGS.pair_steps), FLAGS.pair_steps,
+                              data=lambda *args: _dataset(FLAGS.pipeline, *args))
+    print(json.dumps({"steps_per_s": FLAGS.pair_steps / seconds}))
 
 
 def _pair(pipeline):
@@ -94,9 +87,11 @@ def main(_):
     if FLAGS.role == "fit":
         return fit()
     from common import machine  # benchmarks/common.py
-    cfg = _config(FLAGS.steps)
+    from far_keras import builders, config
+    cfg = config.from_flat(_values(FLAGS.steps))
     batch = cfg.data.batch_size - cfg.model.num_far
-    iterators = {name: iter(_dataset(name, cfg, batch)) for name in ("per-step", "blocks")}
+    source = builders.make_source(cfg)
+    iterators = {name: iter(_dataset(name, source, batch)) for name in ("per-step", "blocks")}
     for it in iterators.values():
         next(it)  # build and warm up
     cpu = {name: [] for name in iterators}

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from common import machine  # noqa: E402  (benchmarks/common.py)
+from common import compiled_2d_model, machine  # noqa: E402  (benchmarks/common.py)
 
 flags.DEFINE_integer("steps", 2000, "Traced steps (a multiple of 500).", lower_bound=500)
 flags.DEFINE_integer("top", 15, "Kinds of operation listed.", lower_bound=1)
@@ -112,18 +112,12 @@ def main(_):
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from far_keras import builders, config
-    from far_keras.data import synthetic
+    from far_keras import config
 
     tmp = TMP
     values = config.read_flagfile(os.path.join(ROOT, "configs", "ring8.flags"))
     values.update(train_steps=FLAGS.steps)
-    cfg = config.from_flat(values)
-    model = builders.build_model(cfg)
-    per_call = model.steps_per_call
-    data = synthetic.make_dataset(builders.make_source(cfg), model.num_real, 0,
-                                  steps_per_element=per_call)
-    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)  # compile
+    model, data, per_call = compiled_2d_model(values)
     tf.profiler.experimental.start(f"{tmp}/trace")
     model.fit(data, epochs=1, steps_per_epoch=FLAGS.steps // per_call, verbose=0,
               shuffle=False)

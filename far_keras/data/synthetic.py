@@ -149,7 +149,8 @@ def make_dataset(source, batch_size, seed, start_step=0, num_steps=None, steps_p
     base = tf.constant([seed, 0], tf.int64)
 
     def batch(step):
-        return source.sample(batch_size, tf.random.experimental.stateless_fold_in(base, step, alg=RNG_ALG))
+        seed = tf.random.experimental.stateless_fold_in(base, step, alg=RNG_ALG)
+        return source.sample(batch_size, seed)
 
     def block(first):
         return tf.map_fn(batch, first + tf.range(k, dtype=tf.int64),

@@ -4,10 +4,11 @@ For the offline digits setting (``far_keras.data.images`` ``'digits'``) there is
 Inception network to score samples with, so this module trains a small CNN on the
 same upscaled digits (about 30 s on one CPU thread, once per stats directory) and
 exposes the extractor interface of :mod:`far_keras.metrics.inception`:
-``classifier(images) -> (features, logits)`` (128-d penultimate activations, 10 logits) and ``weights_id``. FID/IS-style numbers
-computed with it ("digits-FID", "digits-IS", at most 10) are useful to compare runs
-scored by the *same* classifier weights, and are not comparable with Inception
-numbers or with numbers from another training of the classifier.
+``classifier(images) -> (features, logits)`` (128-d penultimate activations, 10
+logits) and ``weights_id``. FID/IS-style numbers computed with it ("digits-FID",
+"digits-IS", at most 10) are useful to compare runs scored by the *same* classifier
+weights, and are not comparable with Inception numbers or with numbers from another
+training of the classifier.
 """
 
 import hashlib
@@ -156,8 +157,8 @@ def train_in_own_process(image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs)
 
     The trained weights depend on TensorFlow's thread count (measured: on the
     development machine one thread and two gave different classifiers, presumably
-    through the order of the kernels' parallel reductions). A process's thread pools are fixed when
-    its TensorFlow starts, so the training gets a process of its own with one thread:
+    through the order of the kernels' parallel reductions). A process's thread pools
+    are fixed when its TensorFlow starts, so the training gets a process of its own with one thread:
     the classifier (and its ``weights_id``) no longer depends on which run, with which
     --threads, trained it first. It still depends on the TF build and the CPU.
     """
