@@ -15,6 +15,18 @@ training, and every run's discriminator health.
 
 Extra flags after ``--`` go to every run (e.g. ``-- --train_steps=2000`` for a smoke
 test; the iterations shown are then those that exist).
+
+Sweeps (a grid of flag values x variants x seeds, same runner, same --jobs)::
+
+  python reproduce.py --figure=2 --seeds=3 --train_steps=200000 \
+      --sweep="penalty_target=logit;reg_weight=0.1,0.3,0.625,1,3,10" \
+      --sweep="penalty_target=probability;reg_weight=1,10,100" --name=screen
+
+Each setting's runs go to <runs>/<name>/<dataset>/<setting>/<variant>/seed<k> (one
+directory per setting, named by its flags; see far_keras/sweep.py) and the report to
+reports/<name>/report.md: each metric against the swept value, one line per variant
+with standard-error bars, the tables, the decision rule's choice and every run's
+health. ``--declaration=FILE`` puts the study's declared design at the report's top.
 """
 
 import concurrent.futures
@@ -34,9 +46,18 @@ VARIANTS = {
     "0gp_sample": ["--regularizer=real", "--num_far=0"],
     "0gp_interpolation": ["--regularizer=interpolation", "--num_far=0"],
     "no_penalty": ["--regularizer=none", "--num_far=0"],
+    # The mechanism ablation (not run unless asked for with --variants): FAR with the
+    # penalty on the N0 true real rows only, not on D_FAR.
+    "far_gpreal": ["--nopenalize_far"],
 }
+DEFAULT_VARIANTS = ["far", "0gp_sample", "0gp_interpolation", "no_penalty"]
 LABELS = {"far": "FAR (0GP-sample + FAR)", "0gp_sample": "0GP-sample",
-          "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty"}
+          "0gp_interpolation": "0GP-interpolation", "no_penalty": "no penalty",
+          "far_gpreal": "FAR, penalty on D_r only"}
+# The flags a variant does not use: a sweep keys its runs without them (one unpenalised
+# run per seed whatever λ), and its report draws the variant flat across them.
+IGNORED = {"no_penalty": ("reg_weight", "penalty_target", "penalize_far"),
+           "0gp_sample": ("penalize_far",), "0gp_interpolation": ("penalize_far",)}
 # The paper's iterations per figure and dataset (Fig. 1: 100k/200k; Fig. 2: 0, 100k,
 # 335k, 500k). Fig. 9 gives none: the grid runs as long as the ring (500k), the Swiss
 # roll 200k (our choice, for compute: it is the paper's supplementary figure).
@@ -61,10 +82,23 @@ flags.DEFINE_integer("first_seeds", 3, "Every dataset's first this many seeds ru
                      "then the ring's and the grid's other seeds (the tables of the paper's "
                      "main claims), then the rest: an interrupted reproduction has complete "
                      "small-n tables everywhere.", lower_bound=1)
-flags.DEFINE_list("variants", list(VARIANTS), f"Variants: {', '.join(VARIANTS)}.")
+flags.DEFINE_list("variants", DEFAULT_VARIANTS, f"Variants: {', '.join(VARIANTS)} "
+                  "(far_gpreal: FAR with the penalty on the true real rows only).")
+flags.DEFINE_multi_string("sweep", [], "A grid of train.py flag values: 'flag=v1,v2;flag2=v3' "
+                          "(the product of its axes); repeat for a union of grids. Each "
+                          "setting x variant x seed is one run.")
+flags.DEFINE_string("name", "sweep", "A sweep's name: its runs go to <runs>/<name>/, its "
+                    "report to <reports>/<name>/.")
+flags.DEFINE_string("declaration", "", "A Markdown file with the study's declared design "
+                    "(grid, seeds, lengths, decision rule), put at the top of the report.")
+flags.DEFINE_integer("decision_step", 0, "The iteration at which a sweep's decision rule "
+                     "picks each variant's setting (0 = the runs' length).", lower_bound=0)
+flags.DEFINE_integer("train_steps", 0, "Every run's length (0 = the figure config's).",
+                     lower_bound=0)
 flags.DEFINE_integer("jobs", 2, "Runs in parallel (each single-threaded when jobs >= cores).",
                      lower_bound=1)
-flags.DEFINE_string("runs", "runs/reproduce", "Where the runs go.")
+flags.DEFINE_string("runs", "", "Where the runs go (default runs/reproduce, or runs/sweep "
+                    "for a sweep).")
 flags.DEFINE_string("reports", "reports", "Where the reports go (reports/fig<k>/).")
 flags.DEFINE_list("iterations", [], "Iterations shown in the panels and tables instead of "
                   "the paper's (e.g. for a short smoke run).")
@@ -74,8 +108,15 @@ flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's GPU-probing messages on
 FLAGS = flags.FLAGS
 
 
-def run_dir(dataset, variant, seed):
-    return os.path.join(FLAGS.runs, dataset, variant, f"seed{seed}")
+def runs_root():
+    return FLAGS.runs or ("runs/sweep" if FLAGS.sweep else "runs/reproduce")
+
+
+def run_dir(dataset, variant, seed, setting=None):
+    """A run's directory; a sweep's runs sit in their setting's own directory."""
+    if setting is None:
+        return os.path.join(runs_root(), dataset, variant, f"seed{seed}")
+    return os.path.join(runs_root(), FLAGS.name, dataset, setting.name, variant, f"seed{seed}")
 
 
 def read_metrics(model_dir):
@@ -102,12 +143,18 @@ def run_flags_match(metrics, extra):
     return True
 
 
+def job_dir(job):
+    dataset, variant, seed, _, setting = job
+    return run_dir(dataset, variant, seed, setting)
+
+
 def train(job, extra, threads):
-    dataset, variant, seed, config = job
-    model_dir = run_dir(dataset, variant, seed)
+    dataset, variant, seed, config, setting = job
+    model_dir = job_dir(job)
     os.makedirs(model_dir, exist_ok=True)
     cmd = [sys.executable, os.path.join(HERE, "train.py"),
-           f"--flagfile={os.path.join(HERE, config)}", *VARIANTS[variant], f"--seed={seed}",
+           f"--flagfile={os.path.join(HERE, config)}", *VARIANTS[variant],
+           *(setting.flags if setting is not None else []), f"--seed={seed}",
            f"--model_dir={model_dir}", f"--export_dir={os.path.join(model_dir, 'export')}",
            "--verbose=0", *extra]
     env = dict(os.environ)
@@ -129,17 +176,32 @@ def train(job, extra, threads):
 PRIORITY = ("ring8", "grid25")  # their later seeds run before the others'
 
 
-def plan(figures, seeds, variants, first):
-    """Jobs in the order they run (see --first_seeds)."""
+def plan(figures, seeds, variants, first, settings=None):
+    """Jobs (dataset, variant, seed, config, setting) in the order they run (see
+    --first_seeds). With sweep ``settings``, a dataset's seeds run in order, each over
+    the whole grid (an interrupted sweep has every setting at the same seeds), and a
+    variant's runs that differ only in flags it ignores are one run."""
     entries = [(dataset, config) for fig in figures
                for dataset, (config, _) in FIGURES[fig]["datasets"].items()]
+    if settings is not None:
+        from far_keras import sweep
+        jobs, seen = [], set()
+        for dataset, config in entries:
+            for seed in seeds:
+                for setting in settings:
+                    for variant in variants:
+                        key = sweep.run_key(setting, IGNORED.get(variant, ()))
+                        if (dataset, variant, seed, key.name) not in seen:
+                            seen.add((dataset, variant, seed, key.name))
+                            jobs.append((dataset, variant, seed, config, key))
+        return jobs
     later = sorted(entries, key=lambda e: e[0] not in PRIORITY)
     jobs = []
     for group, order in ((seeds[:first], entries), (seeds[first:], later)):
         for dataset, config in order:
             for seed in group:
                 for variant in variants:
-                    jobs.append((dataset, variant, seed, config))
+                    jobs.append((dataset, variant, seed, config, None))
     return jobs
 
 
@@ -157,9 +219,25 @@ def main(argv):
         [int(i) for i in FLAGS.iterations]
     except ValueError:
         raise app.UsageError(f"--iterations={','.join(FLAGS.iterations)}: expected integers")
+    if FLAGS.train_steps:
+        extra = [f"--train_steps={FLAGS.train_steps}", *extra]
+    settings = None
+    if FLAGS.sweep:
+        from far_keras import config as config_lib
+        from far_keras import sweep
+        try:
+            settings = sweep.parse_sweep(FLAGS.sweep)
+            for fig in figures:
+                for config, _ in FIGURES[fig]["datasets"].values():
+                    sweep.check_settings(settings, config_lib.read_flagfile(
+                        os.path.join(HERE, config)))
+        except sweep.SweepError as e:
+            raise app.UsageError(str(e))
+        if FLAGS.declaration and not os.path.exists(FLAGS.declaration):
+            raise app.UsageError(f"--declaration={FLAGS.declaration}: no such file")
     seeds = list(range(FLAGS.seeds))
-    jobs = plan(figures, seeds, FLAGS.variants, FLAGS.first_seeds)
-    todo = [j for j in jobs if not is_done(run_dir(*j[:3]), extra)]
+    jobs = plan(figures, seeds, FLAGS.variants, FLAGS.first_seeds, settings)
+    todo = [j for j in jobs if not is_done(job_dir(j), extra)]
     t0 = time.time()
     if not FLAGS.report_only and todo:
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already finished; "
@@ -169,9 +247,10 @@ def main(argv):
         with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
             futures = [pool.submit(train, j, extra, threads) for j in todo]
             for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
-                (dataset, variant, seed, _), code, seconds = fut.result()
+                (dataset, variant, seed, _, setting), code, seconds = fut.result()
                 status = "ok" if code == 0 else f"FAILED (exit {code}, see train.log)"
-                print(f"[{i}/{len(todo)}] {dataset} {variant} seed {seed}: {status} "
+                where = f" {setting.name}" if setting is not None else ""
+                print(f"[{i}/{len(todo)}] {dataset}{where} {variant} seed {seed}: {status} "
                       f"in {seconds:.0f} s", flush=True)
                 if code:
                     failed.append((dataset, variant, seed))
@@ -180,6 +259,17 @@ def main(argv):
     from far_keras import quiet_tf
     quiet_tf.import_tensorflow(FLAGS.verbose)  # the reports load TF: without its GPU noise
     from far_keras import reproduction_report  # matplotlib etc. only when reporting
+    if settings is not None:
+        from far_keras import sweep_report
+        datasets = {d: c for fig in figures for d, (c, _) in FIGURES[fig]["datasets"].items()}
+        its = [int(i) for i in FLAGS.iterations]
+        path = sweep_report.write_report(
+            FLAGS.name, datasets, settings, seeds, FLAGS.variants, IGNORED,
+            lambda d, v, s, st: run_dir(d, v, s, st), os.path.join(FLAGS.reports, FLAGS.name),
+            LABELS, iterations=its, decision_step=FLAGS.decision_step,
+            declaration=FLAGS.declaration, wall_seconds=time.time() - t0)
+        print(f"Sweep {FLAGS.name}: {path}")
+        return 0
     for fig in figures:
         spec, tables = FIGURES[fig], TABLE_ITERATIONS
         if FLAGS.iterations:

@@ -130,6 +130,11 @@ class ModelConfig(_Validated):
                                  "of the logit penalty at D = 1/2); auto = probability for "
                                  "the 2-D MLPs, logit for the ResNets.",
                                  choices=("auto",) + PENALTY_TARGETS)
+    penalize_far: bool = _field(True, "With --regularizer=real and FAR: penalise the M0 FAR "
+                                "rows of the real side too (eq. 12); --nopenalize_far "
+                                "penalises the N0 true real rows only (the mechanism "
+                                "ablation: the penalty no longer flattens D where the FAR "
+                                "samples are).")
     num_far: int = _field(16, "M0: generated samples put in place of real ones (0 = no FAR).", min=0)
     num_candidates: int = _field(256, "M1: candidates from which FAR picks the M0 lowest-scored.", min=1)
     d_steps: int = _field(1, "Discriminator minibatches per generator update.", min=1)

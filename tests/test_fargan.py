@@ -66,12 +66,17 @@ def test_far_samples_are_the_m0_lowest_scored_candidates():
     np.testing.assert_array_equal(got, cands[np.argsort(scores)[:3]])
 
 
-def test_discriminator_step_matches_closed_form_sgd_update():
+@pytest.mark.parametrize("penalize_far", [True, False])
+def test_discriminator_step_matches_closed_form_sgd_update(penalize_far):
     """For D0(x) = x·w + b and the logit penalty, ∇_x D0 = w, so eq. (12) is
     L = mean_{c ∈ D_r ∪ D_FAR} softplus(−D0(c)) + mean_y softplus(D0(y)) + λ‖w‖²,
-    and one SGD step is w ← w − η ∂L/∂w, b ← b − η ∂L/∂b, computed here in NumPy."""
+    and one SGD step is w ← w − η ∂L/∂w, b ← b − η ∂L/∂b, computed here in NumPy.
+    With ``penalize_far=False`` (the ablation) only the N0 true real rows are
+    penalised, each still at λ/N: the penalty is λ (N0/N) ‖w‖²."""
     lr, lam, n, m0 = 0.1, 0.5, 8, 3
-    model = make(batch_size=n, num_far=m0, num_candidates=10, reg_weight=lam, lr=lr)
+    model = make(batch_size=n, num_far=m0, num_candidates=10, reg_weight=lam, lr=lr,
+                 penalize_far=penalize_far)
+    share = 1.0 if penalize_far else (n - m0) / n
     w, b = np.array([0.7, -1.3]), 0.2
     real = np.random.default_rng(2).standard_normal((n - m0, DIM)).astype(np.float32)
     model.discriminator_step(tf.constant(real))
@@ -84,14 +89,15 @@ def test_discriminator_step_matches_closed_form_sgd_update():
     a_real, a_fake = real_side @ w + b, fake @ w + b
     loss = softplus(-a_real).mean() + softplus(a_fake).mean()
     dw = (-sigmoid(-a_real)[:, None] * real_side).mean(0) \
-        + (sigmoid(a_fake)[:, None] * fake).mean(0) + 2 * lam * w
+        + (sigmoid(a_fake)[:, None] * fake).mean(0) + 2 * lam * share * w
     db = -sigmoid(-a_real).mean() + sigmoid(a_fake).mean()
 
     kernel, bias = model.discriminator.layers[0].get_weights()
     np.testing.assert_allclose(kernel[:, 0], w - lr * dw, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bias[0], b - lr * db, rtol=1e-5, atol=1e-6)
     assert model.trackers["d_loss"].result().numpy() == pytest.approx(loss, rel=1e-5)
-    assert model.trackers["reg"].result().numpy() == pytest.approx(lam * w @ w, rel=1e-5)
+    assert model.trackers["reg"].result().numpy() == pytest.approx(lam * share * w @ w,
+                                                                   rel=1e-5)
     assert model.trackers["d_far"].result().numpy() == pytest.approx(
         sigmoid(far @ w + b).mean(), rel=1e-5)
 
@@ -123,6 +129,8 @@ def test_generator_step_matches_closed_form_sgd_update():
     (dict(num_far=8), r"num_far \(M0\) < batch_size \(N\)"),
     (dict(num_far=-1), "num_far"),
     (dict(num_far=5, num_candidates=4), r"M0 <= num_candidates \(M1\)"),
+    (dict(penalize_far=False, num_far=0), "penalize_far=False .* needs"),
+    (dict(penalize_far=False, regularizer="interpolation"), "penalize_far=False .* needs"),
 ])
 def test_bad_arguments_are_clear_errors(kwargs, message):
     g = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(DIM)])

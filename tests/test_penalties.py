@@ -171,3 +171,21 @@ def test_the_registered_regularisers_are_the_closed_forms():
     np.testing.assert_allclose(reg.numpy(), np.mean((s * (1 - s)) ** 2) * np.sum(w ** 2),
                                rtol=1e-5)
     assert penalties.REGULARIZER_FUNCTIONS["none"] is None
+
+
+@pytest.mark.parametrize("num_unpenalized", [0, 2, 4])
+def test_real_rows_only_penalty_covers_exactly_the_leading_rows(num_unpenalized):
+    """The FAR mechanism ablation (--nopenalize_far): on a quadratic D0, whose ∇D0
+    differs per point, R = 1/N Σ_{i < N0} ‖∇D0(c_i)‖² with N0 = N − (unpenalised rows),
+    in closed form; the logits still cover all N rows."""
+    fn, a, c = _quadratic()
+    x = np.random.RandomState(3).randn(7, 2).astype(np.float32)
+    per_point = ((x @ (a + a.T).T + c) ** 2).sum(1)
+    n0 = 7 - num_unpenalized
+    logits, reg = penalties.real_side_regularizer(fn, x, None, None, "logit",
+                                                  num_unpenalized=num_unpenalized)
+    assert logits.shape == (7, 1)
+    np.testing.assert_allclose(reg.numpy(), per_point[:n0].sum() / 7, rtol=1e-5)
+    if num_unpenalized:  # and it is not the full penalty, nor the mean over N0
+        assert not np.isclose(reg.numpy(), per_point.mean(), rtol=1e-3)
+        assert not np.isclose(reg.numpy(), per_point[:n0].mean(), rtol=1e-3)

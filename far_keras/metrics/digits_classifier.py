@@ -1,22 +1,35 @@
 """A small CNN trained on scikit-learn's digits: an offline stand-in for Inception.
 
 For the offline digits setting (``far_keras.data.images`` ``'digits'``) there is no
-Inception network to score samples with, so this module trains a small CNN on the
-same upscaled digits (about 30 s on one CPU thread, once per stats directory) and
-exposes the extractor interface of :mod:`far_keras.metrics.inception`:
-``classifier(images) -> (features, logits)`` (128-d penultimate activations, 10
-logits) and ``weights_id``. FID/IS-style numbers computed with it ("digits-FID",
-"digits-IS", at most 10) are useful to compare runs scored by the *same* classifier
-weights, and are not comparable with Inception numbers or with numbers from another
-training of the classifier.
+Inception network to score samples with, so this module provides a small CNN trained
+on the same upscaled digits and exposes the extractor interface of
+:mod:`far_keras.metrics.inception`: ``classifier(images) -> (features, logits)``
+(128-d penultimate activations, 10 logits), ``weights_id`` and ``protocol``.
+FID/IS-style numbers computed with it ("digits-FID", "digits-IS", at most 10) are
+useful to compare runs scored by the *same* classifier weights, and are not
+comparable with Inception numbers or with numbers from another classifier.
+
+**One classifier for everyone.** The 16-pixel classifier's trained weights ship with
+the package (``digits_cnn_16px.npz`` next to this module, 0.3 MB), checked by SHA-256
+when loaded (:func:`load_shipped_classifier`), so every machine scores with the same
+weights, ``SHIPPED_WEIGHTS_ID``. Training the CNN again stays possible
+(:func:`train_digits_classifier`, :func:`train_in_own_process`): the result depends on
+the TF build and the CPU and gets the ``weights_id`` of its own weights (the id is a
+hash of the weight values, so another training shows as another id). Regenerate the
+shipped file with ``python -m far_keras.metrics.digits_classifier --write_shipped
+OUT.npz``.
 """
 
 import hashlib
+import inspect
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import warnings
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +38,19 @@ from far_keras.data.images import DEFAULT_DIGITS_SIZE, load_digits_arrays
 
 NUM_CLASSES = 10
 FEATURE_LAYER = "features"
+
+# The shipped classifier: trained by train_in_own_process(**SHIPPED_TRAINING) (TF 2.21,
+# Keras 3.15, x86-64 CPU, one thread) and written by write_weights_file. Its id is the
+# one the README's digits tables were measured with.
+SHIPPED_WEIGHTS_FILE = "digits_cnn_16px.npz"
+SHIPPED_WEIGHTS_SHA256 = None  # filled in below, after the file was written
+SHIPPED_WEIGHTS_ID = "far-keras-digits-cnn-16px:sha256-662201dacfb5"
+SHIPPED_TRAINING = dict(image_size=16, seed=0, epochs=15, batch_size=64,
+                        validation_fraction=0.2, learning_rate=3e-3)
+
+
+class DigitsWeightsError(ValueError):
+    """A digits classifier weights file is missing, corrupted or not the expected one."""
 
 
 def build_digits_cnn(image_size=DEFAULT_DIGITS_SIZE, seed=0):
@@ -56,7 +82,7 @@ def weights_digest(model, length=12):
 
     digest = hashlib.sha256()
     for weight in model.weights:
-        values = keras.ops.convert_to_numpy(weight).astype(np.float32)
+        values = keras.ops.convert_to_numpy(weight).astype("<f4")  # little-endian float32
         digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()[:length]
 
@@ -64,12 +90,22 @@ def weights_digest(model, length=12):
 class DigitsClassifier:
     """Extractor interface around a trained digits CNN (see module docstring)."""
 
-    def __init__(self, model):
+    def __init__(self, model, weights_file=None):
         import keras
 
         self.model = model
         self.image_size = int(model.input.shape[1])
         self.weights_id = f"far-keras-digits-cnn-{self.image_size}px:sha256-{weights_digest(model)}"
+        # Whether these are the shipped weights is decided by the weights themselves
+        # (a .keras copy of them is the shipped classifier too), never by a file name.
+        self.shipped = self.weights_id == SHIPPED_WEIGHTS_ID
+        if self.shipped:
+            self.protocol = dict(network=self.weights_id, shipped=True,
+                                 weights_file=f"far_keras/metrics/{SHIPPED_WEIGHTS_FILE}",
+                                 weights_sha256=SHIPPED_WEIGHTS_SHA256)
+        else:
+            self.protocol = dict(network=self.weights_id, shipped=False, weights_file=(
+                os.path.basename(str(weights_file)) if weights_file else None))
         self._feature_model = keras.Model(
             model.input, [model.get_layer(FEATURE_LAYER).output, model.output])
         self._forward = tf.function(self._features_and_logits, reduce_retracing=True)
@@ -110,7 +146,133 @@ class DigitsClassifier:
         """Load a CNN saved by :meth:`save`."""
         import keras
 
-        return cls(keras.saving.load_model(path, compile=False))
+        return cls(keras.saving.load_model(path, compile=False), weights_file=path)
+
+
+# --- the shipped weights file ------------------------------------------------------------
+
+def shipped_weights_path():
+    """Where the shipped weights file is installed (next to this module)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), SHIPPED_WEIGHTS_FILE)
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _array_name(weight):
+    return weight.path.replace("/", ".")  # e.g. 'conv_0.kernel'
+
+
+def weights_file_bytes(classifier):
+    """The ``.npz`` bytes of a classifier's weights, a function of the weights alone.
+
+    One little-endian float32 ``.npy`` per weight, named by its layer path, stored
+    uncompressed in a zip with fixed timestamps: the same weights always give the
+    same bytes (and SHA-256) on any machine. ``numpy.load`` reads it.
+    """
+    import keras
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for weight in classifier.model.weights:
+            array = io.BytesIO()
+            np.lib.format.write_array(
+                array, np.ascontiguousarray(keras.ops.convert_to_numpy(weight), "<f4"),
+                allow_pickle=False)
+            info = zipfile.ZipInfo(f"{_array_name(weight)}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, array.getvalue())
+    return buffer.getvalue()
+
+
+def write_weights_file(classifier, path):
+    """Write :func:`weights_file_bytes` to ``path``; returns its hex SHA-256."""
+    data = weights_file_bytes(classifier)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_weights_file(path, image_size=None, expected_sha256=None):
+    """A :class:`DigitsClassifier` from a file written by :func:`write_weights_file`.
+
+    Args:
+      path: the ``.npz`` file.
+      image_size: the CNN's input size (default 16); the file cannot say it, since
+        the weights' shapes do not depend on it.
+      expected_sha256: when given, the file's SHA-256 must be this (checked before
+        anything is read from it).
+
+    Raises:
+      DigitsWeightsError: the file is missing, its SHA-256 differs, or its arrays are
+        not the CNN's; the message names the file.
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise DigitsWeightsError(f"digits classifier weights file {path} is missing")
+    if expected_sha256 is not None:
+        digest = file_sha256(path)
+        if digest != expected_sha256:
+            raise DigitsWeightsError(
+                f"digits classifier weights file {path} is corrupted or was replaced: its "
+                f"SHA-256 is {digest}, expected {expected_sha256}")
+    model = build_digits_cnn(int(image_size or DEFAULT_DIGITS_SIZE))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name[:-4] if name.endswith(".npy") else name: data[name]
+                      for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise DigitsWeightsError(
+            f"digits classifier weights file {path} is not readable as .npz: {err}") from err
+    expected = {_array_name(w): tuple(w.shape) for w in model.weights}
+    found = {name: tuple(a.shape) for name, a in arrays.items()}
+    if found != expected:
+        raise DigitsWeightsError(
+            f"digits classifier weights file {path} does not hold the digits CNN's weights: "
+            f"expected arrays {expected}, found {found}")
+    for weight in model.weights:
+        weight.assign(arrays[_array_name(weight)].astype(np.float32))
+    return DigitsClassifier(model, weights_file=path)
+
+
+def load_shipped_classifier(path=None):
+    """The classifier whose weights ship with far_keras (``SHIPPED_WEIGHTS_ID``).
+
+    The file's SHA-256 is checked before it is read, and the loaded weights' id
+    after: a missing, truncated or replaced file is an error naming the file, never
+    a silently different classifier.
+
+    Args:
+      path: the weights file; default :func:`shipped_weights_path` (tests pass copies).
+
+    Raises:
+      DigitsWeightsError: see above.
+    """
+    path = str(path or shipped_weights_path())
+    if not os.path.isfile(path):
+        raise DigitsWeightsError(
+            f"the shipped digits classifier weights file {path} is missing: it is package "
+            f"data of far_keras.metrics; reinstall far_keras (pip install -e . in a "
+            f"checkout, whose git has the file) or restore the file from the repository")
+    try:
+        classifier = read_weights_file(path, SHIPPED_TRAINING["image_size"],
+                                       expected_sha256=SHIPPED_WEIGHTS_SHA256)
+    except DigitsWeightsError as err:
+        raise DigitsWeightsError(
+            f"{err}; restore the shipped file from the repository or reinstall "
+            f"far_keras") from None
+    if classifier.weights_id != SHIPPED_WEIGHTS_ID:  # the file checked out: the code moved
+        raise DigitsWeightsError(
+            f"digits classifier weights file {path} loads as {classifier.weights_id}, not "
+            f"the shipped {SHIPPED_WEIGHTS_ID}: build_digits_cnn or the weight order "
+            f"changed since the file was written")
+    return classifier
 
 
 def split_digits(num_examples, validation_fraction, seed):
@@ -151,6 +313,25 @@ def train_digits_classifier(image_size=DEFAULT_DIGITS_SIZE, epochs=15, batch_siz
     return classifier, val_accuracy
 
 
+_MODULE = "far_keras.metrics.digits_classifier"  # (not __name__: '__main__' under -m)
+
+# train_digits_classifier's defaults (captured before anything can wrap the function).
+_TRAINING_DEFAULTS = {
+    name: p.default for name, p in inspect.signature(train_digits_classifier).parameters.items()
+    if name != "verbose"}
+
+
+def is_shipped_training(image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs):
+    """True if these training settings are the ones the shipped classifier was trained
+    with (``SHIPPED_TRAINING``): then the shipped weights are used instead of training."""
+    unknown = set(train_kwargs) - set(_TRAINING_DEFAULTS) - {"verbose"}
+    if unknown:
+        raise TypeError(f"unknown training settings {sorted(unknown)}")
+    settings = dict(_TRAINING_DEFAULTS, image_size=int(image_size), seed=int(seed),
+                    **{k: v for k, v in train_kwargs.items() if k != "verbose"})
+    return settings == SHIPPED_TRAINING
+
+
 def train_in_own_process(image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs):
     """``train_digits_classifier`` in a fresh single-threaded Python process; the
     classifier.
@@ -170,7 +351,7 @@ def train_in_own_process(image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "digits_classifier.keras")
         args = dict(train_kwargs, image_size=int(image_size), seed=int(seed))
-        done = subprocess.run([sys.executable, "-m", __name__, out, json.dumps(args)],
+        done = subprocess.run([sys.executable, "-m", _MODULE, out, json.dumps(args)],
                               env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError("training the digits classifier failed:\n"
@@ -179,10 +360,18 @@ def train_in_own_process(image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs)
 
 
 def load_or_train_digits_classifier(path, image_size=DEFAULT_DIGITS_SIZE, seed=0, **train_kwargs):
-    """Load the classifier at ``path`` or train one and save it there.
+    """The classifier at ``path``; else the shipped one or a new training, saved there.
 
-    A saved classifier of another ``image_size`` is an error rather than silently
-    retrained, since its ``weights_id`` is what earlier numbers were computed with.
+    With the shipped classifier's settings (:func:`is_shipped_training`: 16 px, seed
+    0, the default training), nothing is trained: the shipped weights are saved to
+    ``path`` (a ``.keras`` file, so ``evaluate.py --weights=digits:<path>`` reads it).
+    Other settings train a CNN in a process of its own (:func:`train_in_own_process`),
+    under the id of its own weights.
+
+    A file already at ``path`` is used as it is (its ``weights_id`` is what earlier
+    numbers of that stats directory were computed with), with a warning when it is not
+    the shipped classifier although the shipped settings were asked for. A saved
+    classifier of another ``image_size`` is an error rather than silently retrained.
     """
     if tf.io.gfile.exists(str(path)):
         classifier = DigitsClassifier.load(path)
@@ -190,8 +379,17 @@ def load_or_train_digits_classifier(path, image_size=DEFAULT_DIGITS_SIZE, seed=0
             raise ValueError(
                 f"digits classifier {path!r} works on {classifier.image_size}px images, "
                 f"{image_size}px requested; use another path")
+        if not classifier.shipped and is_shipped_training(image_size, seed, **train_kwargs):
+            warnings.warn(
+                f"digits classifier {path} is {classifier.weights_id}, a classifier trained "
+                f"on some machine, not the shipped {SHIPPED_WEIGHTS_ID}: its FID/IS are not "
+                f"comparable with the README's or other machines'. Delete the file to score "
+                f"with the shipped classifier.", stacklevel=2)
         return classifier
-    classifier = train_in_own_process(image_size, seed=seed, **train_kwargs)
+    if is_shipped_training(image_size, seed, **train_kwargs):
+        classifier = load_shipped_classifier()
+    else:
+        classifier = train_in_own_process(image_size, seed=seed, **train_kwargs)
     directory = os.path.dirname(str(path))
     if directory:
         tf.io.gfile.makedirs(directory)
@@ -200,7 +398,16 @@ def load_or_train_digits_classifier(path, image_size=DEFAULT_DIGITS_SIZE, seed=0
 
 
 if __name__ == "__main__":
-    # python -m far_keras.metrics.digits_classifier OUT.keras '{"image_size": 16, ...}'
-    # (what train_in_own_process runs)
-    trained, _ = train_digits_classifier(**json.loads(sys.argv[2]))
-    trained.save(sys.argv[1])
+    if sys.argv[1] == "--write_shipped":
+        # python -m far_keras.metrics.digits_classifier --write_shipped OUT.npz
+        # trains with the shipped settings in a single-threaded process and writes the
+        # weights file; SHIPPED_WEIGHTS_SHA256 and SHIPPED_WEIGHTS_ID must then be set
+        # to what it prints (and the README's digits tables rerun if the id changed).
+        trained = train_in_own_process(**SHIPPED_TRAINING)
+        print(f"weights_id {trained.weights_id}\n"
+              f"sha256 {write_weights_file(trained, sys.argv[2])}")
+    else:
+        # python -m far_keras.metrics.digits_classifier OUT.keras '{"image_size": 16, ...}'
+        # (what train_in_own_process runs)
+        trained, _ = train_digits_classifier(**json.loads(sys.argv[2]))
+        trained.save(sys.argv[1])

@@ -77,9 +77,11 @@ class ImageScores:
     ``fid`` is None when no real statistics were given. ``inception_score`` and
     ``inception_score_std`` are the mean and standard deviation over splits (None
     when the extractor has no softmax; ``extra['is_unavailable']`` says why).
-    ``extra`` holds KID (``kid_mean``, ``kid_std``) and ``precision``, ``recall``,
-    ``density``, ``coverage`` when asked for. ``protocol``: the extractor's protocol
-    plus n generated, n real and the real split — the record every number carries.
+    ``extra`` holds KID (``kid_mean``, ``kid_std``, and the ``kid_subset_size`` and
+    ``kid_num_subsets`` they came from) and ``precision``, ``recall``, ``density``,
+    ``coverage`` when asked for. ``protocol``: the extractor's protocol plus n
+    generated, n real and the real split (and, with KID, its subset size and count) —
+    the record every number carries.
     """
 
     fid: float | None
@@ -329,7 +331,11 @@ def evaluate_generator(sample_fn, num_samples, batch_size, extractor, real_stats
     if "kid" in metrics:
         from far_keras.metrics import kid
         result = kid.kernel_inception_distance(real_stats.features, features)
-        extra.update(kid_mean=result["kid_mean"], kid_std=result["kid_std"])
+        # The subset size used (at most half the samples: kid.kid_subset_size) decides
+        # what kid_std measures, so it goes with the numbers and into the protocol.
+        extra.update(kid_mean=result["kid_mean"], kid_std=result["kid_std"],
+                     kid_subset_size=result["subset_size"],
+                     kid_num_subsets=result["num_subsets"])
     if "prdc" in metrics:
         from far_keras.metrics import prdc
         extra.update(prdc.precision_recall_density_coverage(real_stats.features, features))
@@ -338,4 +344,7 @@ def evaluate_generator(sample_fn, num_samples, batch_size, extractor, real_stats
                        real_source="" if real_stats is None else real_stats.source,
                        extra={k: float(v) if isinstance(v, (np.floating, float)) else v
                               for k, v in extra.items()},
-                       protocol=protocol_record(extractor, num_samples, real_stats))
+                       protocol=dict(protocol_record(extractor, num_samples, real_stats),
+                                     **{k: extra[k] for k in ("kid_subset_size",
+                                                              "kid_num_subsets")
+                                        if k in extra}))

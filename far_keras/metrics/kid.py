@@ -96,26 +96,59 @@ def mmd2_unbiased(k_xx, k_yy, k_xy):
     return float(xx + yy - 2.0 * k_xy.mean())
 
 
+def kid_subset_size(n_real, n_fake, subset_size=1000):
+    """The subset size KID uses for these sample counts: ``min(subset_size, n // 2)``.
+
+    ``n = min(n_real, n_fake)``. Subsets of at most half the samples are what make
+    the reported spread a spread: with ``subset_size >= n`` every "random subset" is
+    the whole set (a permutation of it, and MMD² does not see the order), so all
+    rounds agree and the standard deviation is zero by construction (it printed
+    1.4e-16 on 500 samples with the default 1000). Up to ``n // 2``, the rounds draw
+    different subsets. torch-fidelity refuses ``subset_size > n`` instead; clean-fid
+    and far_keras before this rule clipped it to ``n``. The KID *mean* is the
+    unbiased MMD² at any subset size, so it keeps its meaning; the spread grows as the
+    subsets shrink, which is why the size used is recorded with every KID.
+
+    Raises:
+      ValueError: fewer than 4 samples in a set (subsets of 2, the estimator's minimum,
+        need at least twice that), naming both numbers.
+    """
+    if int(subset_size) < 2:
+        raise ValueError(f"subset_size must be >= 2, got {subset_size}")
+    n = min(int(n_real), int(n_fake))
+    m = min(int(subset_size), n // 2)
+    if m < 2:
+        raise ValueError(
+            f"KID needs at least 4 real and 4 generated samples (subsets of at most half "
+            f"the samples, and at least 2 per subset for the unbiased MMD²); got "
+            f"{n_real} real and {n_fake} generated")
+    return m
+
+
 def kernel_inception_distance(real_features, fake_features, num_subsets=100,
                               subset_size=1000, seed=0, degree=3, gamma=None,
                               coef0=1.0):
     """KID: mean ± std of the unbiased polynomial-kernel MMD² over random subsets.
 
-    Each of ``num_subsets`` rounds draws ``m = min(subset_size, n_real, n_fake)``
-    real and ``m`` fake rows, each without replacement (as clean-fid's
-    ``kernel_distance``; rows may recur across rounds), and evaluates
-    :func:`mmd2_unbiased` with :func:`polynomial_kernel`. Subsets keep the cost
-    at O(num_subsets · m² · d) instead of O(n² d) and give a spread estimate.
+    Each of ``num_subsets`` rounds draws ``m`` real and ``m`` fake rows, each without
+    replacement (as clean-fid's ``kernel_distance``; rows may recur across rounds),
+    and evaluates :func:`mmd2_unbiased` with :func:`polynomial_kernel`, where
+    ``m = min(subset_size, n_real // 2, n_fake // 2)`` (:func:`kid_subset_size`): at
+    most half of the smaller set, so that the rounds see different subsets. Subsets
+    keep the cost at O(num_subsets · m² · d) instead of O(n² d) and give a spread
+    estimate.
 
     ``kid_std`` is the population standard deviation (ddof=0) of the per-subset
     values, as torch-fidelity reports it. It measures the subset-to-subset
-    spread, not the standard error of ``kid_mean``. Papers often report KID×10³.
+    spread at subset size ``m``, not the standard error of ``kid_mean``. It is None
+    when there is no spread to report: one subset, or (possible only for a handful of
+    samples) every round drawing the same subsets. Papers often report KID×10³.
 
     Args:
-        real_features: [n_real, d] features of real samples.
-        fake_features: [n_fake, d] features of generated samples.
+        real_features: [n_real, d] features of real samples (n_real >= 4).
+        fake_features: [n_fake, d] features of generated samples (n_fake >= 4).
         num_subsets: number of random subsets (>= 1).
-        subset_size: maximum subset size (>= 2); clipped to the smaller set.
+        subset_size: maximum subset size (>= 2); at most half the smaller set is used.
         seed: seed of the ``numpy.random.Generator`` drawing the subsets; the
             result is a deterministic function of the inputs and the seed.
         degree, gamma, coef0: kernel parameters (defaults are KID's).
@@ -131,16 +164,21 @@ def kernel_inception_distance(real_features, fake_features, num_subsets=100,
                              f"MMD² estimator, got {feats.shape[0]}")
     if int(num_subsets) < 1:
         raise ValueError(f"num_subsets must be >= 1, got {num_subsets}")
-    if int(subset_size) < 2:
-        raise ValueError(f"subset_size must be >= 2, got {subset_size}")
-    m = min(int(subset_size), real.shape[0], fake.shape[0])
+    m = kid_subset_size(real.shape[0], fake.shape[0], subset_size)
     rng = np.random.default_rng(seed)
     mmds = np.empty(int(num_subsets))
+    drawn = set()
     for i in range(int(num_subsets)):
-        x = real[rng.choice(real.shape[0], m, replace=False)]
-        y = fake[rng.choice(fake.shape[0], m, replace=False)]
+        real_rows = rng.choice(real.shape[0], m, replace=False)
+        fake_rows = rng.choice(fake.shape[0], m, replace=False)
+        if len(drawn) < 2:  # only whether at least two rounds differ matters
+            drawn.add((tuple(np.sort(real_rows)), tuple(np.sort(fake_rows))))
+        x, y = real[real_rows], fake[fake_rows]
         mmds[i] = mmd2_unbiased(polynomial_kernel(x, x, degree, gamma, coef0),
                                 polynomial_kernel(y, y, degree, gamma, coef0),
                                 polynomial_kernel(x, y, degree, gamma, coef0))
-    return dict(kid_mean=float(mmds.mean()), kid_std=float(mmds.std()),
+    # A spread needs rounds that saw different subsets; never report one from
+    # identical subsets (its zero would read as "no subset-to-subset variation").
+    kid_std = float(mmds.std()) if len(drawn) > 1 else None
+    return dict(kid_mean=float(mmds.mean()), kid_std=kid_std,
                 num_subsets=int(num_subsets), subset_size=int(m))

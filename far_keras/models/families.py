@@ -99,6 +99,10 @@ class FARGANFamily(Family):
         if m.num_far > m.num_candidates:
             raise ValueError(f"--num_far={m.num_far}: must be <= --num_candidates="
                              f"{m.num_candidates} (M0 of M1)")
+        if not m.penalize_far and (m.regularizer != "real" or not m.num_far):
+            raise ValueError("--nopenalize_far (the penalty on the true real rows only) "
+                             "needs --regularizer=real and --num_far > 0; got "
+                             f"--regularizer={m.regularizer} --num_far={m.num_far}")
 
     def architecture(self, cfg):
         if cfg.model.architecture != "auto":
@@ -111,6 +115,8 @@ class FARGANFamily(Family):
     def run_name(self, cfg):
         m = cfg.model
         far = f"far{m.num_far}of{m.num_candidates}" if m.num_far else "nofar"
+        if not m.penalize_far:
+            far += "_gpreal"  # the ablation: D_FAR's rows unpenalised
         return f"{cfg.data.dataset}_{m.regularizer}_{far}_seed{cfg.run.seed}"
 
 

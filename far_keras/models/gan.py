@@ -36,6 +36,8 @@ class FARGAN(AdversarialModel):
       penalty_target: 'logit' (‖∇D0‖², eq. 12 as printed) or 'probability'
         (‖∇σ(D0)‖², the synthetic reference code); see ``objectives/penalties.py``.
       num_far: M0 (0 disables FAR).
+      penalize_far: with 'real', whether the penalty covers D_FAR's rows too (eq. 12);
+        False penalises the N0 true real rows only (the FAR mechanism ablation).
       num_candidates: M1.
       d_steps: discriminator minibatches per generator update.
       seed: base of the counter-based RNG.
@@ -43,7 +45,7 @@ class FARGAN(AdversarialModel):
 
     def __init__(self, generator, discriminator, *, latent_dim, batch_size,
                  regularizer="real", reg_weight=10.0, num_far=16, num_candidates=256,
-                 d_steps=1, seed=0, penalty_target="logit", **kwargs):
+                 d_steps=1, seed=0, penalty_target="logit", penalize_far=True, **kwargs):
         super().__init__(**kwargs)
         if regularizer not in penalties.REGULARIZER_FUNCTIONS:
             raise ValueError("regularizer must be one of "
@@ -62,6 +64,11 @@ class FARGAN(AdversarialModel):
         self.regularizer = regularizer
         self.reg_weight = reg_weight
         self.penalty_target = penalty_target
+        if not penalize_far and (regularizer != "real" or not num_far):
+            raise ValueError("penalize_far=False (penalty on the true real rows only) needs "
+                             f"regularizer='real' and num_far > 0; got regularizer="
+                             f"{regularizer!r}, num_far={num_far}")
+        self.penalize_far = penalize_far
         self.num_far = num_far
         self.num_candidates = num_candidates
         self.d_steps = d_steps
@@ -182,8 +189,12 @@ class FARGAN(AdversarialModel):
             # has no consumer and is pruned from the compiled step (XLA and graph).
             alpha = tf.random.stateless_uniform([self.batch_size], self._seed(_ALPHA, k),
                                                 alg=RNG_ALG)
+            kwargs = {}
+            if not self.penalize_far:  # the ablation: this replica's FAR rows unpenalised
+                kwargs["num_unpenalized"] = self.num_far // replica_info()[1]
             real_logits, reg = regularizer(self.discriminator, real_side, fake,
-                                           self._batch_slice(alpha), self.penalty_target)
+                                           self._batch_slice(alpha), self.penalty_target,
+                                           **kwargs)
         if real_logits is not None:
             return real_logits, self._d(fake), reg
         n = tf.shape(real_side)[0]
@@ -260,4 +271,5 @@ def build(cfg):
         generator, discriminator,
         latent_dim=cfg.latent_dim, batch_size=cfg.data.batch_size, regularizer=m.regularizer,
         reg_weight=m.reg_weight, num_far=m.num_far, num_candidates=m.num_candidates,
-        d_steps=m.d_steps, seed=cfg.run.seed, penalty_target=cfg.penalty_target)
+        d_steps=m.d_steps, seed=cfg.run.seed, penalty_target=cfg.penalty_target,
+        penalize_far=m.penalize_far)

@@ -71,11 +71,23 @@ def interpolation_gradient_penalty(discriminator, real_points, fake_points, alph
 # step looks its --regularizer up here (a new one: its name in
 # ``objectives/__init__.py`` and its function here).
 
-def real_side_regularizer(discriminator, real_side, fake, alpha, target="logit"):
-    """0GP-sample (eq. 12): R over the real side D_r ∪ D_FAR, with D0 there from the
-    same pass (only the penalised rows need the double-backprop pass)."""
+def real_side_regularizer(discriminator, real_side, fake, alpha, target="logit",
+                          num_unpenalized=0):
+    """0GP-sample (eq. 12): R = 1/N Σ_i ‖∇T(c_i)‖² over the real side c ∈ D_r ∪ D_FAR,
+    with D0 there from the same pass (only the penalised rows need the double-backprop
+    pass).
+
+    ``num_unpenalized`` (the FAR mechanism ablation, ``--nopenalize_far``): the last
+    that many rows (D_FAR, M0 of them) are dropped from the sum but not from the 1/N,
+    so that each true real row keeps the weight λ/N it has in eq. (12) and the only
+    change is that the penalty no longer acts where the FAR samples are.
+    """
     del fake, alpha
     logits, sq_norm = logits_and_squared_gradient_norm(discriminator, real_side, target)
+    if num_unpenalized:
+        n = tf.shape(sq_norm)[0]
+        penalised = sq_norm[:n - num_unpenalized]
+        return logits, tf.reduce_sum(penalised) / tf.cast(n, sq_norm.dtype)
     return logits, tf.reduce_mean(sq_norm)
 
 
