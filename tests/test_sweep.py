@@ -1,0 +1,146 @@
+"""reproduce.py --sweep: the grid's parsing and run naming (far_keras/sweep.py), its
+plan (one run per setting x variant x seed; a variant that ignores the swept flags
+runs once), the decision rule, and end to end: a partly finished sweep resumes
+without redoing finished runs, and the report builds."""
+
+import functools
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from far_keras import sweep, sweep_report
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCREEN = ["penalty_target=logit;reg_weight=0.1,0.3,0.625,1,3,10",
+          "penalty_target=probability;reg_weight=1,10,100"]
+
+
+@functools.lru_cache(None)  # once: it defines absl flags
+def _reproduce_module():
+    spec = importlib.util.spec_from_file_location("reproduce_under_test",
+                                                  os.path.join(HERE, "reproduce.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_spec_is_the_product_of_its_axes_in_order():
+    got = sweep.parse_spec("penalty_target=logit,probability;reg_weight=1,3")
+    assert [s.items for s in got] == [
+        (("penalty_target", "logit"), ("reg_weight", "1.0")),
+        (("penalty_target", "logit"), ("reg_weight", "3.0")),
+        (("penalty_target", "probability"), ("reg_weight", "1.0")),
+        (("penalty_target", "probability"), ("reg_weight", "3.0"))]
+    assert {s.x_flag for s in got} == {"reg_weight"}
+    assert got[0].flags == ["--penalty_target=logit", "--reg_weight=1.0"]
+
+
+def test_specs_union_and_values_are_normalised_by_type():
+    got = sweep.parse_sweep(["reg_weight=1,10", "reg_weight=1.0,100", "num_far=08"])
+    assert [s.name for s in got] == ["reg_weight-1.0", "reg_weight-10.0", "reg_weight-100.0",
+                                     "num_far-8"]
+    assert sweep.parse_spec("penalize_far=False,1")[0].items == (("penalize_far", "false"),)
+
+
+def test_the_screen_has_nine_distinct_setting_directories():
+    got = sweep.parse_sweep(SCREEN)
+    names = [s.name for s in got]
+    assert len(names) == 9 == len(set(names))
+    assert "penalty_target-logit__reg_weight-0.625" in names
+    assert "penalty_target-probability__reg_weight-100.0" in names
+    assert got[0].panel == "penalty_target=logit"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("reg_wieght=1", "unknown flag 'reg_wieght'.*did you mean reg_weight"),
+    ("reg_weight=ten", "reg_weight='ten' is not a float"),
+    ("num_far=1.5", "is not a int"),
+    ("seed=1,2", "use --seeds"),
+    ("reg_weight=1,1.0", "repeats a value"),
+    ("reg_weight", "expected flag=value"),
+    ("dataset=a/b", "without '/'"),
+])
+def test_bad_specs_are_clear_errors(spec, message):
+    with pytest.raises(sweep.SweepError, match=message):
+        sweep.parse_sweep([spec])
+
+
+def test_a_value_a_run_would_refuse_is_refused_up_front():
+    with pytest.raises(sweep.SweepError, match="reg_weight-1.0__num_far-300.*num_far"):
+        sweep.check_settings(sweep.parse_sweep(["reg_weight=1;num_far=300"]), {})
+
+
+def test_plan_runs_each_setting_variant_seed_once_and_unpenalised_once_per_seed():
+    rep = _reproduce_module()
+    settings = sweep.parse_sweep(SCREEN)
+    jobs = rep.plan(["2"], [0, 1, 2], rep.DEFAULT_VARIANTS, 3, settings)
+    # 3 penalised variants x 9 settings + the unpenalised GAN, per seed.
+    assert len(jobs) == 3 * 28
+    # (what names each run's directory: <dataset>/<setting>/<variant>/seed<k>)
+    dirs = [(j[0], j[4].name, j[1], j[2]) for j in jobs]
+    assert len(set(dirs)) == len(dirs)
+    unpenalised = [j for j in jobs if j[1] == "no_penalty"]
+    assert [j[2] for j in unpenalised] == [0, 1, 2]
+    assert unpenalised[0][4].name == "default"
+    # seeds in order, each over the whole grid
+    assert [j[2] for j in jobs] == sorted(j[2] for j in jobs)
+
+
+def _run(history, final_step=None, train_steps=200):
+    return {"dir": "x/seed0", "history": history, "train_steps": train_steps,
+            "final": {"step": final_step} if final_step else None, "health": {}, "seconds": 0}
+
+
+def test_decision_rule_most_modes_then_lower_kl():
+    def runs(*pairs):
+        return [_run({200: {"modes_covered": m, "kl_to_uniform": kl}}) for m, kl in pairs]
+    by_setting = {"a": runs((6, 0.5), (8, 0.1)),   # 7 modes, KL 0.3
+                  "b": runs((7, 0.2), (7, 0.2)),   # 7 modes, KL 0.2: wins the tie
+                  "c": runs((8, 0.0), (5, 0.9)),   # 6.5 modes
+                  "d": [_run({100: {"modes_covered": 8, "kl_to_uniform": 0.0}})]}  # not at 200
+    assert sweep_report.choose(by_setting, 200) == "b"
+    by_setting["c"] = runs((8, 0.0), (8, 0.9))  # 8 modes beats any KL
+    assert sweep_report.choose(by_setting, 200) == "c"
+    assert sweep_report.choose({"d": by_setting["d"]}, 200) is None
+
+
+TINY = ["--steps_per_execution=100", "--log_every=100", "--eval_every=100",
+        "--checkpoint_every=100", "--hidden_units=16", "--eval_samples=500",
+        "--plot_contour=false", "--jit_compile=false"]
+
+
+def _sweep(tmp_path, spec, variants):
+    cmd = [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=1",
+           f"--variants={variants}", "--jobs=2", f"--runs={tmp_path / 'runs'}",
+           f"--reports={tmp_path / 'reports'}", "--train_steps=200", f"--sweep={spec}",
+           "--name=tiny", "--", *TINY]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_path):
+    first = _sweep(tmp_path, "penalty_target=logit;reg_weight=0.625", "far,no_penalty")
+    assert "0 of 2 runs already finished; running 2" in first
+    out = _sweep(tmp_path, "penalty_target=logit;reg_weight=0.625,10", "far,no_penalty")
+    # the new setting's FAR run only: the unpenalised GAN ignores λ and is done
+    assert "2 of 3 runs already finished; running 1" in out
+    assert "penalty_target-logit__reg_weight-10.0 far seed 0: ok" in out
+    root = tmp_path / "runs" / "tiny" / "ring8"
+    assert sorted(os.listdir(root)) == ["default", "penalty_target-logit__reg_weight-0.625",
+                                        "penalty_target-logit__reg_weight-10.0"]
+    wall = root / "penalty_target-logit__reg_weight-0.625" / "far" / "seed0" / "wall_time.json"
+    assert len(wall.read_text().splitlines()) == 1  # not run again
+    report_dir = tmp_path / "reports" / "tiny"
+    report = (report_dir / "report.md").read_text()
+    assert "ring8_0k.png" in report and (report_dir / "ring8_0k.png").exists()
+    assert (report_dir / "ring8_200.png").exists() is False
+    assert "### The decision rule on ring8 (at 200 steps)" in report
+    assert "| penalty_target-logit__reg_weight-10.0 | FAR (0GP-sample + FAR) | 1 |" in report
+    # the unpenalised GAN appears once in each table, not once per λ
+    table = report.split("### ring8 at 200 steps")[1].split("###")[0]
+    assert table.count("| no penalty |") == 1
+    assert "Runs finished: 3 of 3" in report
