@@ -237,6 +237,17 @@ def main(argv):
             raise app.UsageError(f"--declaration={FLAGS.declaration}: no such file")
     seeds = list(range(FLAGS.seeds))
     jobs = plan(figures, seeds, FLAGS.variants, FLAGS.first_seeds, settings)
+    archive = None
+    if settings is not None:
+        # Finished runs kept in git (a fresh clone has no run directories): restored
+        # into their directories, so they are neither redone nor missing from the report.
+        archive = os.path.join(FLAGS.reports, FLAGS.name, sweep.ARCHIVE)
+        records = sweep.read_archive(archive)
+        restored = sum(sweep.restore(job_dir(j), records[k]) for j in jobs
+                       for k in [sweep.archive_key(j[0], j[1], j[2], j[4].name)]
+                       if k in records)
+        if restored:
+            print(f"{restored} finished run(s) restored from {archive}", flush=True)
     todo = [j for j in jobs if not is_done(job_dir(j), extra)]
     t0 = time.time()
     if not FLAGS.report_only and todo:
@@ -261,6 +272,10 @@ def main(argv):
     from far_keras import reproduction_report  # matplotlib etc. only when reporting
     if settings is not None:
         from far_keras import sweep_report
+        os.makedirs(os.path.dirname(archive), exist_ok=True)
+        done = {sweep.archive_key(j[0], j[1], j[2], j[4].name): sweep.record_of(job_dir(j))
+                for j in jobs}
+        sweep.write_archive(archive, {k: r for k, r in done.items() if r is not None})
         datasets = {d: c for fig in figures for d, (c, _) in FIGURES[fig]["datasets"].items()}
         its = [int(i) for i in FLAGS.iterations]
         path = sweep_report.write_report(

@@ -156,3 +156,85 @@ def check_settings(settings, base_flags):
 def run_key(setting, ignored):
     """The setting a variant's runs are keyed by: without the flags it ignores."""
     return setting.without(ignored)
+
+
+# ---------------------------------------------------------------- the archive
+# A sweep's finished runs are kept in git as one compact record each (metrics.json's
+# evaluations and health, the wall time; no checkpoints, samples or logs), in
+# <report dir>/runs.jsonl.gz. A run directory that is missing (a fresh clone, another
+# machine) is restored from its record, so the report rebuilds and the runner does not
+# redo a finished run.
+
+ARCHIVE = "runs.jsonl.gz"
+
+
+def archive_key(dataset, variant, seed, setting_name):
+    return f"{dataset}/{setting_name}/{variant}/seed{seed}"
+
+
+def write_archive(path, records):
+    """``records``: {key: {"metrics": metrics.json dict, "wall": [wall_time lines]}};
+    merged with what the archive already holds (a record is replaced by a newer one)."""
+    import gzip
+    import json
+    merged = read_archive(path)
+    merged.update(records)
+    tmp = path + ".tmp"
+    with gzip.open(tmp, "wt") as f:
+        for key in sorted(merged):
+            f.write(json.dumps({"key": key, **merged[key]}, sort_keys=True) + "\n")
+    import os
+    os.replace(tmp, path)
+
+
+def read_archive(path):
+    import gzip
+    import json
+    try:
+        with gzip.open(path, "rt") as f:
+            out = {}
+            for line in f:
+                rec = json.loads(line)
+                out[rec.pop("key")] = rec
+            return out
+    except FileNotFoundError:
+        return {}
+
+
+def record_of(model_dir):
+    """A finished run's record, or None (unfinished or absent)."""
+    import json
+    import os
+    try:
+        with open(os.path.join(model_dir, "metrics.json")) as f:
+            metrics = json.load(f)
+    except (OSError, ValueError):
+        return None
+    final = metrics.get("final")
+    if not final or final.get("step") != metrics["flags"]["train_steps"]:
+        return None
+    wall = []
+    try:
+        with open(os.path.join(model_dir, "wall_time.json")) as f:
+            wall = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        pass
+    return {"metrics": metrics, "wall": wall}
+
+
+def restore(model_dir, record):
+    """Writes a record's metrics.json and wall_time.json into an absent run directory
+    (a finished run needs nothing else: the runner and the report read those)."""
+    import json
+    import os
+    if os.path.exists(os.path.join(model_dir, "metrics.json")):
+        return False
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "metrics.json"), "w") as f:
+        json.dump(record["metrics"], f)
+    with open(os.path.join(model_dir, "wall_time.json"), "w") as f:
+        for line in record["wall"]:
+            f.write(json.dumps(line) + "\n")
+    with open(os.path.join(model_dir, "RESTORED_FROM_ARCHIVE"), "w") as f:
+        f.write("metrics.json and wall_time.json come from the sweep's archive\n")
+    return True

@@ -144,3 +144,15 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     table = report.split("### ring8 at 200 steps")[1].split("###")[0]
     assert table.count("| no penalty |") == 1
     assert "Runs finished: 3 of 3" in report
+
+    # A fresh clone has the report's archive but no run directories: nothing is redone
+    # and the report rebuilds the same tables.
+    archive = report_dir / "runs.jsonl.gz"
+    assert archive.exists()
+    import shutil
+    shutil.rmtree(tmp_path / "runs")
+    os.remove(report_dir / "report.md")
+    out = _sweep(tmp_path, "penalty_target=logit;reg_weight=0.625,10", "far,no_penalty")
+    assert "3 finished run(s) restored" in out and "running" not in out
+    rebuilt = (report_dir / "report.md").read_text()
+    assert rebuilt.split("### Health")[0] == report.split("### Health")[0]
