@@ -4,6 +4,7 @@ runs once), the decision rule, and end to end: a partly finished sweep resumes
 without redoing finished runs, and the report builds."""
 
 import functools
+import json
 import importlib.util
 import os
 import subprocess
@@ -112,11 +113,11 @@ TINY = ["--steps_per_execution=100", "--log_every=100", "--eval_every=100",
         "--plot_contour=false", "--jit_compile=false"]
 
 
-def _sweep(tmp_path, spec, variants):
+def _sweep(tmp_path, spec, variants, *more):
     cmd = [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=1",
            f"--variants={variants}", "--jobs=2", f"--runs={tmp_path / 'runs'}",
            f"--reports={tmp_path / 'reports'}", "--train_steps=200", f"--sweep={spec}",
-           "--name=tiny", "--", *TINY]
+           "--name=tiny", *more, "--", *TINY]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
@@ -145,14 +146,42 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     assert table.count("| no penalty |") == 1
     assert "Runs finished: 3 of 3" in report
 
-    # A fresh clone has the report's archive but no run directories: nothing is redone
-    # and the report rebuilds the same tables.
-    archive = report_dir / "runs.jsonl.gz"
-    assert archive.exists()
+    # The finished runs are in the report's archive (what a fresh clone restores).
+    assert len(sweep.read_archive(str(report_dir / "runs.jsonl.gz"))) == 3
+    # A fresh clone has the archive but no run directories: they are restored, and the
+    # report rebuilds the same tables (--report_only: nothing would run anyway).
     import shutil
     shutil.rmtree(tmp_path / "runs")
     os.remove(report_dir / "report.md")
-    out = _sweep(tmp_path, "penalty_target=logit;reg_weight=0.625,10", "far,no_penalty")
-    assert "3 finished run(s) restored" in out and "running" not in out
+    out = _sweep(tmp_path, "penalty_target=logit;reg_weight=0.625,10", "far,no_penalty",
+                 "--report_only")
+    assert "3 finished run(s) restored" in out
     rebuilt = (report_dir / "report.md").read_text()
     assert rebuilt.split("### Health")[0] == report.split("### Health")[0]
+
+
+def _write_run(path, step, train_steps):
+    os.makedirs(path)
+    metrics = {"flags": {"train_steps": train_steps, "seed": 0},
+               "history": [{"step": step, "modes_covered": 5}],
+               "final": {"step": step, "modes_covered": 5}}
+    with open(os.path.join(path, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+    with open(os.path.join(path, "wall_time.json"), "w") as f:
+        f.write(json.dumps({"seconds": 12.5, "exit": 0}) + "\n")
+    return metrics
+
+
+def test_archive_keeps_finished_runs_and_restores_them(tmp_path):
+    done = _write_run(str(tmp_path / "a"), 200, 200)
+    _write_run(str(tmp_path / "b"), 100, 200)  # stopped at 100 of 200: not archived
+    assert sweep.record_of(str(tmp_path / "b")) is None
+    archive = str(tmp_path / "runs.jsonl.gz")
+    sweep.write_archive(archive, {"ring8/s/far/seed0": sweep.record_of(str(tmp_path / "a"))})
+    sweep.write_archive(archive, {})  # merging keeps what is there
+    records = sweep.read_archive(archive)
+    assert list(records) == ["ring8/s/far/seed0"]
+    fresh = str(tmp_path / "clone" / "far" / "seed0")
+    assert sweep.restore(fresh, records["ring8/s/far/seed0"])
+    assert sweep.record_of(fresh) == {"metrics": done, "wall": [{"seconds": 12.5, "exit": 0}]}
+    assert not sweep.restore(fresh, records["ring8/s/far/seed0"])  # never over a run
