@@ -23,6 +23,10 @@ from far_keras import reproduction_report as rr  # noqa: E402
 from far_keras import sweep  # noqa: E402
 
 
+X_LABELS = {"reg_weight": "λ (--reg_weight)", "num_far": "M0 (--num_far)",
+            "num_candidates": "M1 (--num_candidates)"}
+
+
 def _value(run, step, key):
     h = run["history"].get(step, {})
     v = h.get(key)
@@ -73,7 +77,8 @@ def _panels(settings):
 def sweep_png(path, title, runs, settings, variants, labels, step, cols, ignored):
     """Rows: metrics; columns: panels (the non-swept flags); x: the swept flag."""
     panels = _panels(settings)
-    fig, axes = plt.subplots(len(cols), len(panels), squeeze=False, dpi=90,
+    # (one y scale per metric, so that the panels compare at a glance)
+    fig, axes = plt.subplots(len(cols), len(panels), squeeze=False, dpi=90, sharey="row",
                              figsize=(4.2 * len(panels), 2.8 * len(cols)))
     colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for j, (panel, ordered) in enumerate(panels.items()):
@@ -101,7 +106,7 @@ def sweep_png(path, title, runs, settings, variants, labels, step, cols, ignored
             if j == 0:
                 ax.set_ylabel(name, fontsize=8)
             if i == len(cols) - 1:
-                ax.set_xlabel(ordered[0].x_flag, fontsize=8)
+                ax.set_xlabel(X_LABELS.get(ordered[0].x_flag, ordered[0].x_flag), fontsize=8)
     if axes[0, 0].get_legend_handles_labels()[0]:
         axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{title}: at iteration {step:,} (mean ± s.e. over seeds; "
