@@ -1,0 +1,66 @@
+"""far_keras/stall_calibration.py: the reference ('stuck'), the check's verdict over
+the last `patience` evaluations, and the scoring, on hand-made histories."""
+
+import json
+import os
+
+import pytest
+
+from far_keras import stall_calibration as sc
+
+
+def _run(modes, ratios, dataset="ring8", every=50000):
+    """A run evaluated every ``every`` steps with these modes and grad ratios."""
+    history = {}
+    for i, (m, q) in enumerate(zip(modes, ratios)):
+        history[i * every] = {"step": i * every, "modes_covered": m,
+                              "health_grad_real": 2.0, "health_grad_fake": 2.0 * q}
+    return {"dir": "x", "dataset": dataset, "history": history}
+
+
+TRIANGLE = _run([0, 3, 3, 3, 3], [1.0, 0.05, 0.02, 0.02, 0.03])   # stuck at 3 modes
+GROWING = _run([0, 3, 4, 6, 7], [1.0, 0.3, 0.2, 0.4, 0.3])        # still finding modes
+DONE = _run([0, 8, 8, 8, 8], [1.0, 1.0, 0.9, 1.1, 1.0])           # all modes: not stuck
+
+
+def test_stuck_means_short_of_all_modes_and_no_gain_over_the_window():
+    assert sc.stuck(TRIANGLE, 200000, 50000) is True
+    assert sc.stuck(GROWING, 200000, 50000) is False
+    assert sc.stuck(DONE, 200000, 50000) is False
+    assert sc.stuck(TRIANGLE, 200000, 30000) is None  # no evaluation at 170k
+    assert sc.stuck(_run([0, 20, 20], [1, 1, 1], "grid25"), 100000, 50000) is True
+
+
+def test_flagged_needs_patience_evaluations_in_a_row_up_to_the_step():
+    assert sc.flagged(TRIANGLE, 200000, 0.1, 3)          # 0.02, 0.02, 0.03
+    assert not sc.flagged(TRIANGLE, 200000, 0.025, 3)    # 0.03 is not < 0.025
+    assert sc.flagged(TRIANGLE, 150000, 0.025, 2)        # 0.02, 0.02
+    assert not sc.flagged(TRIANGLE, 200000, 0.1, 5)      # only 4 evaluations after 0
+    assert not sc.flagged(GROWING, 200000, 0.1, 1)
+
+
+def test_score_and_best_rule():
+    runs = [TRIANGLE, GROWING, DONE]
+    # (hits, misses, false alarms, correct passes, scored)
+    assert sc.score(runs, 200000, 50000, 0.05, 3) == (1, 0, 0, 2, 3)
+    assert sc.score(runs, 200000, 50000, 0.01, 3) == (0, 1, 0, 2, 3)   # misses the triangle
+    assert sc.score(runs, 200000, 50000, 0.5, 1) == (1, 0, 1, 1, 3)    # GROWING's 0.3
+    (hits, misses, alarms, _, _), ratio, patience = sc.best_rule(
+        runs, 200000, 50000, ratios=(0.01, 0.025, 0.04, 0.05, 0.5), patiences=(1, 3))
+    # 0.04 and 0.05 both catch the triangle alone; the tie goes to the smaller ratio
+    # and the longer patience
+    assert (hits, misses, alarms, ratio, patience) == (1, 0, 0, 0.04, 3)
+
+
+def test_cli_reads_runs_and_writes_the_table(tmp_path, capsys):
+    for name, run in (("a", TRIANGLE), ("b", GROWING)):
+        d = tmp_path / name
+        os.makedirs(d)
+        with open(d / "metrics.json", "w") as f:
+            json.dump({"flags": {"dataset": "ring8"},
+                       "history": list(run["history"].values())}, f)
+    assert sc.main([f"--runs={tmp_path}", "--step=200000", f"--out={tmp_path / 'o'}"]) == 0
+    text = (tmp_path / "o" / "stall.md").read_text()
+    assert "against 2 runs" in text and "(1 of 2 runs)" in text
+    with pytest.raises(SystemExit):
+        sc.main([f"--runs={tmp_path / 'none'}"])
