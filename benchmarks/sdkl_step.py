@@ -1,11 +1,14 @@
-"""Seconds per training step of the SDKL paper's five CelebA models, side by side.
+r"""The SDKL step: seconds per training step of the SDKL paper's five CelebA models,
+side by side in one process, each as a ratio to the GAN's.
 
   python benchmarks/sdkl_step.py                          # all five, defaults
-  python benchmarks/sdkl_step.py --steps=1 --rounds=1     # quick check
+  python benchmarks/sdkl_step.py --steps=1 --rounds=1     # all five, shorter
   python benchmarks/sdkl_step.py --models=gan,sdkl --jit=false
+  python benchmarks/sdkl_step.py --models=gan,sdkl --steps=1 --rounds=1 --warmup=1 \
+      --image_size=16 --batch_size=8                      # quick check (< 1 min a model)
 
 Models: gan, vae, vaegan, sdkl, sdkl_nosample, each with the settings of its
-``configs/celeba_<model>.flags`` (parsed here: the lines ``--key=value``), i.e. the
+``configs/celeba_<model>.flags`` (read by ``config.read_flagfile``), i.e. the
 paper's 64x64x3 networks of ``nets/sdkl.py`` (base width 64, 1024-unit FC layers,
 z = 128), Adam, one D minibatch per generator update. Overridden for timing:
 ``steps_per_execution = log_every = eval_every = checkpoint_every = 1`` (one step
@@ -40,7 +43,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from common import check_names, machine  # noqa: E402  (benchmarks/common.py)
+from common import check_names, header  # noqa: E402  (benchmarks/common.py)
 from far_keras import builders, config  # noqa: E402
 from far_keras.models.families import SDKL_MODELS as MODELS  # noqa: E402
 
@@ -57,37 +60,9 @@ flags.DEFINE_integer("seed", 0, "Seed of the weights, images and training draws.
 FLAGS = flags.FLAGS
 
 
-def read_flags_file(path):
-    """{name: raw string} from the ``--key=value`` lines of a .flags file."""
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("--") and "=" in line:
-                key, value = line[2:].split("=", 1)
-                values[key.strip()] = value.strip()
-    return values
-
-
-def typed(raw):
-    """Converts raw flag strings to the types of the Config fields of the same name."""
-    types = {f.name: f.type for f, _ in config.all_fields()}
-    out = {}
-    for key, value in raw.items():
-        kind = types.get(key, str)
-        name = kind if isinstance(kind, str) else kind.__name__
-        if name == "bool":
-            out[key] = value.lower() in ("1", "true", "yes")
-        elif name in ("int", "float"):
-            out[key] = (int if name == "int" else float)(value)
-        else:
-            out[key] = value
-    return out
-
-
 def model_config(name):
     """The Config of ``configs/celeba_<name>.flags`` with the timing overrides."""
-    values = typed(read_flags_file(os.path.join(ROOT, "configs", f"celeba_{name}.flags")))
+    values = config.read_flagfile(os.path.join(ROOT, "configs", f"celeba_{name}.flags"))
     if values.get("model") != name:
         raise app.UsageError(f"configs/celeba_{name}.flags: --model={values.get('model')}")
     values.update(steps_per_execution=1, log_every=1, eval_every=1, checkpoint_every=1,
@@ -130,6 +105,11 @@ def main(argv):
         raise app.UsageError(f"--image_size={FLAGS.image_size}: must be a multiple of 16")
     names = list(dict.fromkeys(FLAGS.models))
     total = time.perf_counter()
+    header()
+    print(f"celeba configs, {FLAGS.image_size}x{FLAGS.image_size}x3, batch "
+          f"{FLAGS.batch_size}, jit_compile={FLAGS.jit}, one step per fit step; "
+          f"{FLAGS.steps} steps x {FLAGS.rounds} rounds (median), {FLAGS.warmup} warm-up "
+          f"steps\n", flush=True)
 
     built, warmup, params = {}, {}, {}
     for name in names:  # build and compile outside the timing
@@ -150,11 +130,6 @@ def main(argv):
     per_step = {name: statistics.median(t) for name, t in times.items()}
     gan = per_step.get("gan")
 
-    print(f"machine: {machine()}")
-    print(f"celeba configs, {FLAGS.image_size}x{FLAGS.image_size}x3, batch "
-          f"{FLAGS.batch_size}, jit_compile={FLAGS.jit}, one step per fit step; "
-          f"{FLAGS.steps} steps x {FLAGS.rounds} rounds (median), {FLAGS.warmup} warm-up "
-          f"steps\n")
     print("| model | s/step | steps/s | / gan | min-max s/step | warm-up s | params |")
     print("|---|---|---|---|---|---|---|")
     for name in names:

@@ -1,18 +1,27 @@
-"""Seconds per training step of the CIFAR-10 FAR-GAN setup on this machine.
+"""The image step: seconds per FAR-GAN training step of the paper's ResNets, FAR
+against plain 0GP-sample and XLA against no XLA, side by side in one process.
 
-  python benchmarks/cifar_step.py                       # all four variants, defaults
-  python benchmarks/cifar_step.py --steps=3 --warmup=1  # quick check
-  python benchmarks/cifar_step.py --variants=far-xla,plain-xla
+  python benchmarks/image_step.py                       # CIFAR-10, all four variants
+  python benchmarks/image_step.py --variants=far-xla,plain-xla
+  python benchmarks/image_step.py --architecture=digits # configs/digits.flags' nets
+  python benchmarks/image_step.py --steps=1 --warmup=1 --base_width=8   # quick check
 
 Setup (paper, CIFAR-10): the ResNets of Tables 5-6 (``paper_architecture('cifar')``,
 z = 128, base width 64), batch N = 64, RMSProp (lr 1e-4, rho 0.99) for both nets,
 lambda = 10 on the 0GP-sample penalty ('real'), generator EMA 0.999 kept by the
-optimizer, one discriminator step per generator step. Variants, all in one process:
+optimizer, one discriminator step per generator step. ``--architecture`` picks
+another preset of ``nets/resnet.py`` with the same training settings: ``digits``
+(the 16x16x1 nets of ``configs/digits.flags``, base width 16, z = 64) or
+``imagenet`` (Tables 7-8, 64x64); ``--base_width`` overrides the preset's width.
+Variants, all in one process:
 
   far-xla      FAR (M0 = 32 of M1 = 256 candidates), jit_compile=True
   far-noxla    FAR, jit_compile=False
   plain-xla    plain GAN-0GP-sample (num_far = 0), jit_compile=True
   plain-noxla  plain GAN-0GP-sample, jit_compile=False
+
+Printed ratios (same run): FAR/plain with and without XLA, XLA-off/XLA-on for FAR
+and for plain (below 1: XLA is slower).
 
 Real batches are synthetic uniform noise in [-1, 1] (the step's cost does not depend
 on the pixels), fed through ``tf.data`` like training data. Each step is one call of
@@ -46,7 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
-from common import check_names, machine  # noqa: E402  (benchmarks/common.py)
+from common import check_names, header  # noqa: E402  (benchmarks/common.py)
 
 VARIANTS = {
     # name: (FAR on, XLA on)
@@ -66,8 +75,12 @@ flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run, in order; any o
                   f"{', '.join(VARIANTS)}.")
 flags.DEFINE_integer("num_far", 32, "M0 of the FAR variants.", lower_bound=1)
 flags.DEFINE_integer("num_candidates", 256, "M1 of the FAR variants.", lower_bound=1)
-flags.DEFINE_integer("base_width", 64, "ResNet base width nf (64 is the paper's; smaller "
-                     "only to try the script quickly).", lower_bound=1)
+flags.DEFINE_enum("architecture", "cifar", ["cifar", "digits", "imagenet"],
+                  "ResNet preset of nets/resnet.py (cifar: Tables 5-6; digits: "
+                  "configs/digits.flags' 16x16 nets; imagenet: Tables 7-8).")
+flags.DEFINE_integer("base_width", 0, "ResNet base width nf; 0 = the preset's (64 for cifar "
+                     "and imagenet, the paper's; 16 for digits). Smaller only to try the "
+                     "script quickly.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of the weights and of the step RNG.")
 
 
@@ -114,7 +127,7 @@ def build_model(use_far, jit_compile):
     from far_keras.nets.resnet import build_resnet_pair, paper_architecture
 
     keras.utils.set_random_seed(FLAGS.seed)
-    arch = paper_architecture("cifar", base_width=FLAGS.base_width)
+    arch = paper_architecture(FLAGS.architecture, base_width=FLAGS.base_width or None)
     generator, discriminator = build_resnet_pair(arch)
     model = FARGAN(generator, discriminator, latent_dim=arch.latent_dim,
                    batch_size=FLAGS.batch_size, regularizer="real", reg_weight=10.0,
@@ -127,7 +140,7 @@ def build_model(use_far, jit_compile):
 
 
 def real_batches(model, arch):
-    """Endless synthetic real batches [N0, 32, 32, 3] in [-1, 1], via tf.data."""
+    """Endless synthetic real batches [N0, size, size, channels] in [-1, 1], via tf.data."""
     import tensorflow as tf
 
     shape = [model.num_real * model.d_steps, arch.resolution, arch.resolution, arch.channels]
@@ -170,18 +183,27 @@ def run_variant(name):
     return result
 
 
-def machine_description():
+def describe_setup():
+    """Prints the machine, the command and the setup (before the measurements)."""
     import tensorflow as tf
+
+    from far_keras.nets.resnet import paper_architecture
 
     threads = (tf.config.threading.get_intra_op_parallelism_threads(),
                tf.config.threading.get_inter_op_parallelism_threads())
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return [
-        f"machine: {machine()}",
+    arch = paper_architecture(FLAGS.architecture, base_width=FLAGS.base_width or None)
+    header()
+    print("\n".join([
         f"platform: {platform.platform()}",
         f"os.cpu_count(): {os.cpu_count()}  usable (affinity): {affinity}  "
         f"TF intra/inter-op threads: {threads[0]}/{threads[1]} (0 = TF's default)",
-    ]
+        f"setup: paper_architecture('{FLAGS.architecture}', base_width={arch.d_stem_width}) "
+        f"({arch.resolution}x{arch.resolution}x{arch.channels}, z = {arch.latent_dim}), "
+        f"batch {FLAGS.batch_size}, RMSProp lr 1e-4 rho 0.99, lambda 10 ('real'), "
+        f"G EMA 0.999; FAR M0={FLAGS.num_far} M1={FLAGS.num_candidates}; "
+        f"{FLAGS.warmup} warm-up + {FLAGS.steps} timed steps per variant",
+    ]), flush=True)
 
 
 def mib(n):
@@ -194,12 +216,7 @@ def ratio(a, b):
 
 def report(results, total_seconds):
     by_name = {r["name"]: r for r in results}
-    lines = machine_description()
-    lines += [
-        f"setup: paper_architecture('cifar', base_width={FLAGS.base_width}), "
-        f"batch {FLAGS.batch_size}, RMSProp lr 1e-4 rho 0.99, lambda 10 ('real'), "
-        f"G EMA 0.999; FAR M0={FLAGS.num_far} M1={FLAGS.num_candidates}; "
-        f"{FLAGS.warmup} warm-up + {FLAGS.steps} timed steps per variant",
+    lines = [
         "",
         f"{'variant':<12} {'s/step':>8} {'mean':>8} {'min':>8} {'max':>8} "
         f"{'1st step':>9} {'build':>7} {'RSS before':>11} {'peak RSS':>10} {'delta':>10}",
@@ -235,6 +252,7 @@ def main(argv):
         raise app.UsageError(f"need --num_far < --batch_size and --num_far <= "
                              f"--num_candidates; got {FLAGS.num_far}, {FLAGS.batch_size}, "
                              f"{FLAGS.num_candidates}")
+    describe_setup()
     start = time.perf_counter()
     results = []
     for name in FLAGS.variants:

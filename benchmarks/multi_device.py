@@ -1,6 +1,8 @@
-"""Steps/s under --strategy=mirrored, before and after the fast path, side by side.
+"""Multi-device: how fast is a training step under --strategy=mirrored, with XLA and
+many steps per call against the legacy path (Keras's own uncompiled step), side by side?
 
-  python benchmarks/mirrored_step.py [--ring8_steps=1000] [--digits_steps=100] [--rounds=3]
+  python benchmarks/multi_device.py [--ring8_steps=1000] [--digits_steps=100] [--rounds=3]
+  python benchmarks/multi_device.py --configs=ring8 --ring8_steps=100 --rounds=1  # quick check
 
 Devices: all local GPUs when there are any; otherwise the CPU split into
 ``--cpu_replicas`` logical devices (default 2), as ``train.py --strategy=mirrored``
@@ -19,7 +21,10 @@ Paths:
   xla_K       XLA-compiled replica gradients, K steps per call (train.py's default)
 K = ``--ring8_per_call`` / ``--digits_per_call``. Rounds interleave every path of
 both configs so that load from other processes hits all alike; the median round is
-reported. Compilation happens in an untimed warm-up.
+reported. Compilation happens in an untimed warm-up. Printed: steps/s of each
+config and path and its ratio to the legacy path of the same config (same run).
+
+The one-device step is two_d_step.py (ring8) and image_step.py (images).
 """
 
 import os
@@ -35,7 +40,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from common import machine  # noqa: E402  (benchmarks/common.py)
+from common import check_names, header  # noqa: E402  (benchmarks/common.py)
 
 flags.DEFINE_integer("ring8_steps", 1000, "Timed ring8 steps per path and round.", lower_bound=1)
 flags.DEFINE_integer("digits_steps", 100, "Timed digits steps per path and round.",
@@ -90,7 +95,10 @@ def build(name, path, dist):
     return model, data, per_call, steps
 
 
-def main(_):
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_names("configs", FLAGS.configs, ("ring8", "digits"))
     tf.get_logger().setLevel("ERROR")  # one INFO line per traced all-reduce otherwise
     if not tf.config.list_physical_devices("GPU") and FLAGS.cpu_replicas > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -99,6 +107,9 @@ def main(_):
     from far_keras.training import strategy as strategy_lib
     dist = strategy_lib.make_strategy("mirrored")
     devices = ", ".join(dist.extended.worker_devices)
+    header()
+    print(f"strategy: mirrored over {dist.num_replicas_in_sync} replicas ({devices})",
+          flush=True)
 
     runs = {}
     for name in FLAGS.configs:
@@ -120,8 +131,6 @@ def main(_):
             times[key].append((time.perf_counter() - start) / steps)
 
     per_step = {key: statistics.median(t) for key, t in times.items()}
-    print(f"machine: {machine()}")
-    print(f"strategy: mirrored over {dist.num_replicas_in_sync} replicas ({devices})")
     print(f"{FLAGS.rounds} interleaved rounds (median); warm-up (tracing, XLA) untimed\n")
     print("| config | path | steps/s | ms/step | vs legacy | warm-up s |")
     print("|---|---|---|---|---|---|")
