@@ -20,6 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from far_keras.models.families import SDKL_MODELS
+from far_keras.training import progress  # (formatting only: no TensorFlow)
 
 # Each variant is a set of train.py flags on top of the flagfile.
 VARIANTS = {
@@ -42,18 +43,23 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 2 for a standard er
 flags.DEFINE_integer("jobs", 1, "Runs in parallel.", lower_bound=1)
 flags.DEFINE_list("columns", [], "Final metrics to tabulate (default: every numeric one).")
 flags.DEFINE_string("out", None, "Output directory for runs and the table.")
-flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's GPU-probing messages on a machine "
-                     "without a GPU (hidden otherwise).", lower_bound=0, upper_bound=2)
+flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's start-up lines (oneDNN, GPU probing; "
+                     "hidden otherwise; FAR_KERAS_TF_LOGS=1 shows them too), here and in each "
+                     "run's train.log, which then also gets the run's progress lines.",
+                     lower_bound=0, upper_bound=2)
 FLAGS = flags.FLAGS
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_one(flagfile, variant, seed, out, extra):
+def run_one(flagfile, variant, seed, out, extra, verbose=0):
+    """One train.py run (its --verbose: ``verbose``), output in its train.log; its
+    metrics.json."""
     model_dir = os.path.join(out, variant, f"seed{seed}")
     os.makedirs(model_dir, exist_ok=True)
     cmd = [sys.executable, os.path.join(HERE, "train.py"), f"--flagfile={flagfile}",
            *VARIANTS[variant], f"--seed={seed}", f"--model_dir={model_dir}",
-           f"--export_dir={os.path.join(model_dir, 'export')}", "--verbose=0",
+           f"--export_dir={os.path.join(model_dir, 'export')}",
+           f"--verbose={verbose}",
            # one FID/IS network and one set of real statistics for every run
            f"--stats_dir={os.path.join(out, 'stats')}", *extra]
     with open(os.path.join(model_dir, "train.log"), "w") as log:
@@ -140,7 +146,7 @@ def protocol_note(results, variants):
 
 def _protocol_key(protocol):
     from far_keras import quiet_tf
-    # TF only when needed, and without its GPU-probing noise (--verbose=2 shows it)
+    # TF only when needed, and without its start-up lines (--verbose=2 shows them)
     quiet_tf.import_tensorflow(FLAGS.verbose if FLAGS.is_parsed() else 1)
     from far_keras.metrics.image_metrics import protocol_key
     return protocol_key(protocol)
@@ -162,12 +168,17 @@ def main(argv):
     jobs = [(v, s) for v in FLAGS.variants for s in seeds]
     results = {v: [] for v in FLAGS.variants}
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-        futures = {pool.submit(run_one, os.path.abspath(FLAGS.config), v, s,
-                               FLAGS.out, extra): (v, s) for v, s in jobs}
+        # The runs' progress lines and TF start-up lines only with --verbose=2 (with 1,
+        # the image evaluations' progress bars would fill the train.log files).
+        futures = {pool.submit(run_one, os.path.abspath(FLAGS.config), v, s, FLAGS.out, extra,
+                               verbose=2 if FLAGS.verbose == 2 else 0): (v, s)
+                   for v, s in jobs}
         for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
             v, s = futures[fut]
             results[v].append(fut.result())
-            print(f"[{i}/{len(jobs)}] {v} seed {s}: {results[v][-1]['final']}", flush=True)
+            final = results[v][-1]["final"]
+            print(f"[{i}/{len(jobs)}] {v} seed {s}, step {final.get('step')}: "
+                  f"{progress.summary_line(final)}", flush=True)
     md = table(results, FLAGS.variants, FLAGS.columns)
     with open(os.path.join(FLAGS.out, "table.md"), "w") as f:
         f.write(md)

@@ -86,8 +86,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the generated samples and of the real d
 flags.DEFINE_string("stats_cache", None, "Optional .npz cache of the real statistics.")
 flags.DEFINE_string("output", None, "Optional JSON file for the results.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
-flags.DEFINE_integer("verbose", 1, "2 also shows TensorFlow's start-up messages (its GPU "
-                     "probing, hidden on a machine without a GPU).")
+flags.DEFINE_integer("verbose", 1, "2 also shows TensorFlow's start-up lines (oneDNN, GPU "
+                     "probing; hidden otherwise; FAR_KERAS_TF_LOGS=1 shows them too).")
 
 DIGITS_PREFIX = "digits:"
 DIGITS_MODEL_NAME = "digits_cnn"

@@ -48,7 +48,7 @@ def config_from_flags():
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)  # TF's INFO lines would bury the progress bar
+    logging.set_verbosity(logging.WARNING)  # TF's INFO lines would bury the progress line
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags start with --)")
     try:
@@ -56,13 +56,14 @@ def main(argv):
     except config_lib.ConfigError as e:
         raise app.UsageError(str(e))
     # Imported here so that --help and flag errors come back without loading TF; TF
-    # first, without its GPU-probing messages on a CPU-only machine (--verbose=2 shows them).
+    # first, without its start-up lines (oneDNN, CUDA probing; --verbose=2 or
+    # FAR_KERAS_TF_LOGS=1 shows them).
     from far_keras import quiet_tf
     quiet_tf.import_tensorflow(cfg.run.verbose)
     from far_keras import experiment
     from far_keras.data.images import DatasetError
     from far_keras.metrics.inception import InceptionWeightsError
-    from far_keras.training import callbacks, checkpointing, strategy
+    from far_keras.training import callbacks, checkpointing, progress, strategy
     from far_keras.training.health import DiscriminatorCollapsed
 
     print(f"Run {cfg.run_name}: model_dir={cfg.model_dir} export_dir={cfg.export_dir}")
@@ -78,13 +79,14 @@ def main(argv):
         print(f"Worker done at step {result['step']} (checkpoints: {result['checkpoint']})")
         return 0
     trained = result["step"] - result["resumed_from"]
-    if trained:
+    if trained and not cfg.run.verbose:  # else the progress line's last said it
         print(f"Trained {trained} steps in {result['seconds']:.1f} s "
               f"({trained / max(result['seconds'], 1e-9):.0f} steps/s, callbacks included)")
     health = result.get("health") or {}
     if health.get("collapsed_at") is not None:
         print(f"WARNING: {health['message']}.", file=sys.stderr)
-    print(f"Done at step {result['step']}: {result['metrics']}")
+    # The handful of final metrics a user reads, rounded; metrics.json keeps them all.
+    print(progress.final_table(result["metrics"], result["step"], progress.num_modes(cfg)))
     print(f"metrics: {os.path.join(cfg.model_dir, 'metrics.json')}  "
           f"plot: {os.path.join(cfg.model_dir, 'samples.png')}  "
           f"generator: {result.get('export_dir')}")

@@ -6,11 +6,14 @@ steps as an uninterrupted one. With ``steps_per_execution`` = k they run every k
 steps; the config requires every interval to be a multiple of k.
 """
 
+import contextlib
 import math
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from far_keras.training.progress import LINE_METRICS, ProgressPrinter
 
 
 class TrainingDiverged(RuntimeError):
@@ -144,3 +147,53 @@ class PeriodicEvaluation(_StepCallback):
 
     def on_step(self, step, logs):
         self.evaluate(step)
+
+
+class StepProgress(keras.callbacks.Callback):
+    """The run's progress in training steps (``progress.ProgressPrinter``), in place of
+    Keras's progress bar (``fit(verbose=0)``), which counts compiled calls.
+
+    Reads the step from the model, so a resumed run starts at its step. Shows the
+    ``LINE_METRICS`` the model logs (during an interval of ``ScalarSummaries``: the
+    interval's running means) and the fields ``extra()`` returns (e.g. the modes of
+    the last evaluation). Only the chief of a multi-worker run adds it.
+
+    Give ``fit`` its ``eraser`` first and this callback last: on a terminal the eraser
+    clears the line before the other callbacks run, so that what they print
+    (evaluations, warnings) starts on a line of its own, and the line is drawn again
+    below it at the end, with what they just measured.
+
+    Args:
+      total_steps: the step the run ends at.
+      extra: a function returning a list of strings (default none).
+      enabled: False shows nothing (``--verbose=0``).
+      **printer: ``ProgressPrinter``'s other arguments (stream, interactive, ...).
+    """
+
+    def __init__(self, total_steps, extra=None, enabled=True, **printer):
+        super().__init__()
+        self.printer = ProgressPrinter(total_steps, enabled=enabled, **printer)
+        self.extra = extra or (lambda: [])
+        self.eraser = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: self.printer.clear())
+
+    def _values(self, logs):
+        return {k: float(np.mean(logs[k])) for k in LINE_METRICS if k in (logs or {})}
+
+    def on_train_begin(self, logs=None):
+        self.printer.begin(self.model.current_step())
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.printer.enabled:
+            self.printer.update(self.model.current_step(), self._values(logs), self.extra())
+
+    def on_train_end(self, logs=None):
+        self.printer.end(self.model.current_step(), self._values(logs), self.extra())
+
+    @contextlib.contextmanager
+    def closing(self):
+        """Around ``fit``: a run that raises leaves no unfinished progress line."""
+        try:
+            yield self
+        finally:
+            self.printer.close()
