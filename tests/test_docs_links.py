@@ -24,7 +24,9 @@ def anchors(path):
                 in_code = not in_code
             m = None if in_code else re.match(r"#{1,6}\s+(.*)", line)
             if m:
-                text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", m.group(1).strip())
+                # (rendering drops ` and * marks; GitHub's slug keeps letters, digits,
+                # '_', '-' and spaces, then spaces become hyphens)
+                text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", m.group(1).strip())
                 slug = re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
                 base, k = slug, 1
                 while slug in out:
