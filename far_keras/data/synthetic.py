@@ -138,7 +138,7 @@ def make_dataset(source, batch_size, seed, start_step=0, num_steps=None, steps_p
     drop_remainder=True)`` of the K = 1 dataset gives, but each block is one tf.data
     call that loops over its steps in-graph, without tf.data's per-element machinery:
     1.4-1.8x less CPU per step (193 vs 140 and 216 vs 123 µs in two runs of
-    ``benchmarks/ring8_data.py``), CPU that runs sharing the cores take from each
+    ``benchmarks/two_d_step.py --question=data``), CPU that runs sharing the cores take from each
     other. (Compiling the sampler with XLA would cost almost nothing, but XLA's
     stateless kernels draw other numbers, so every run's data would change.)
     """
