@@ -14,7 +14,7 @@ from far_keras import builders
 from far_keras import config as config_lib
 from far_keras.evaluation.metrics_log import MetricsLog
 from far_keras.training import callbacks as cb
-from far_keras.training import checkpointing, strategy
+from far_keras.training import checkpointing, progress, strategy
 from far_keras.training.health import HealthCheck
 
 
@@ -120,10 +120,15 @@ def run(cfg, export_model=True, log=print):
                 r.log_every, builders.make_source(cfg), model.generator, model.discriminator,
                 cfg.latent_dim, writer, metrics_log, seed=r.seed,
                 patience=r.collapse_patience, stop=r.stop_on_collapse, log=log))
+        # Progress in training steps (Keras's bar counts compiled calls): last, so that
+        # it shows the step's evaluation, its eraser first (see StepProgress).
+        modes = progress.num_modes(cfg)
+        shown = cb.StepProgress(r.train_steps, enabled=r.verbose > 0, extra=lambda: (
+            progress.evaluation_fields((metrics_log.data["history"] or [None])[-1], modes)))
         t0 = time.perf_counter()
-        with strategy.worker_faults_reported(dist, ckpt):
+        with strategy.worker_faults_reported(dist, ckpt), shown.closing():
             model.fit(data, epochs=1, steps_per_epoch=remaining // per_call,
-                      callbacks=callbacks, shuffle=False, verbose=r.verbose)
+                      callbacks=[shown.eraser, *callbacks, shown], shuffle=False, verbose=0)
         elapsed = time.perf_counter() - t0
 
     step = model.current_step()
