@@ -103,8 +103,8 @@ flags.DEFINE_string("reports", "reports", "Where the reports go (reports/fig<k>/
 flags.DEFINE_list("iterations", [], "Iterations shown in the panels and tables instead of "
                   "the paper's (e.g. for a short smoke run).")
 flags.DEFINE_bool("report_only", False, "Only rebuild the reports from the runs there are.")
-flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's GPU-probing messages on a machine "
-                     "without a GPU (hidden otherwise).", lower_bound=0, upper_bound=2)
+flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's start-up lines (oneDNN, GPU probing; "
+                     "hidden otherwise).", lower_bound=0, upper_bound=2)
 FLAGS = flags.FLAGS
 
 

@@ -234,8 +234,10 @@ class RunConfig(_Validated):
     collapse_patience: int = _field(3, "Consecutive health checks (one per --log_every) with "
                                     "a constant discriminator and no gradient before the "
                                     "run is flagged as collapsed.", min=1)
-    verbose: int = _field(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line "
-                          "per epoch and TensorFlow's start-up (GPU probing) messages.",
+    verbose: int = _field(1, "Progress output: 0 none, 1 progress in training steps "
+                          "(redrawn on a terminal, a line per tenth of the run otherwise), "
+                          "2 also TensorFlow's start-up lines (oneDNN, GPU probing); see "
+                          "docs/running.md.",
                           min=0, max=2)
 
     @property
