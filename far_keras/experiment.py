@@ -78,7 +78,10 @@ def run(cfg, export_model=True, log=print):
     ckpt = checkpointing.Checkpointer(
         model_dir if is_chief else os.path.join(model_dir, "workers", f"worker{task_id}"),
         r.keep_checkpoints, restore_from=model_dir, **model.checkpoint_objects())
-    restored = ckpt.restore_latest()
+    # The newest readable checkpoint (an unreadable one is reported and skipped); the
+    # workers of a multi-worker run agree on one.
+    restored = ckpt.restore_latest(log=log, agree=checkpointing.worker_agreement(dist),
+                                   repair=True)
     start = model.current_step()
     if restored:
         log(f"Resuming from {restored} at step {start} of {r.train_steps}.")

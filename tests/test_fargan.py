@@ -139,3 +139,87 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         FARGAN(g, d, **args)
+
+
+# ------------------------------------------------------ the batch rule (fit's data)
+# A step takes real_batch_size = d_steps × N0 rows, N0 = N − M0; any other count is an
+# error naming both numbers, and nothing trains on that batch.
+
+def tiny(jit_compile=False, **kwargs):
+    keras.utils.set_random_seed(0)
+    g = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(DIM)])
+    d = keras.Sequential([keras.Input((DIM,)), keras.layers.Dense(1)])
+    args = dict(latent_dim=LATENT, batch_size=8, num_far=3, num_candidates=10, seed=5)
+    args.update(kwargs)
+    model = FARGAN(g, d, **args)
+    model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), jit_compile=jit_compile)
+    return model
+
+
+def points(n):
+    return np.random.default_rng(1).normal(size=(n, DIM)).astype("float32")
+
+
+def test_real_batch_size_is_d_steps_times_n_minus_m0():
+    assert tiny().real_batch_size == 5
+    assert tiny(d_steps=2).real_batch_size == 10
+    assert tiny(num_far=0).real_batch_size == 8
+
+
+def test_fit_on_an_array_checks_its_batches_before_training():
+    model = tiny()
+    with pytest.raises(ValueError, match=r"FARGAN got fit\(batch_size=8\); it takes 5 per "
+                       r"training step: N0 = N − M0 = 8 − 3 = 5 real rows .*"
+                       r"fit\(x, batch_size=5\)"):
+        model.fit(points(40), batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"without batch_size \(Keras then batches 32"):
+        model.fit(points(40), verbose=0)
+    with pytest.raises(ValueError, match=r"x has 12 rows, not a multiple of 5 .* last batch "
+                       r"of each epoch would have 2 rows.*drop_remainder=True"):
+        model.fit(points(12), batch_size=5, verbose=0)
+    assert model.current_step() == 0
+    model.fit(points(10), batch_size=5, verbose=0)
+    assert model.current_step() == 2
+
+
+def test_a_batch_of_known_wrong_size_fails_when_traced():
+    model = tiny(d_steps=2)
+    data = tf.data.Dataset.from_tensor_slices(points(40)).batch(8, drop_remainder=True)
+    with pytest.raises(ValueError, match=r"got a batch of 8 real rows; it takes 10 per "
+                       r"training step: d_steps = 2 discriminator steps × N0 = N − M0"):
+        model.fit(data, verbose=0)
+    assert model.current_step() == 0
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_short_last_batch_is_an_error_and_is_not_trained_on(jit_compile):
+    # tf.data without drop_remainder: the batch size is known only when it arrives.
+    # (Under XLA an assertion inside the compiled step would be dropped: the check
+    # runs before it.)
+    model = tiny(jit_compile=jit_compile)
+    weights = []
+    keep = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: weights.append(
+            [w.copy() for w in model.generator.get_weights() + model.discriminator.get_weights()]))
+    data = tf.data.Dataset.from_tensor_slices(points(12)).batch(5)  # 5, 5, then 2 rows
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"FARGAN got a batch of 2 real rows; it takes 5 per training "
+                             r"step.*drop_remainder=True"):
+        model.fit(data, verbose=0, callbacks=[keep])
+    assert model.current_step() == 2 and len(weights) == 2
+    after = model.generator.get_weights() + model.discriminator.get_weights()
+    for a, b in zip(weights[-1], after):
+        np.testing.assert_array_equal(a, b)  # the short batch changed nothing
+    assert any(not np.array_equal(a, b) for a, b in zip(weights[0], weights[1]))
+
+
+def test_labelled_batches_and_train_on_batch_take_the_rows():
+    model = tiny()
+    labelled = tf.data.Dataset.from_tensor_slices((points(10), np.arange(10))).batch(5)
+    model.fit(labelled, verbose=0)  # (x, y): the labels are ignored
+    model.train_on_batch(points(5))
+    assert model.current_step() == 3
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError),
+                       match="got a batch of 4 real rows"):
+        model.train_on_batch(points(4))
+    assert model.current_step() == 3

@@ -285,3 +285,19 @@ def test_export_loads_with_tensorflow_alone(digits, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LOADED-OK" in result.stdout
+
+
+def test_batches_of_another_size_are_an_error_naming_both_numbers(digits):
+    # d_steps minibatches of B per training step: real_batch_size = d_steps × B.
+    model = make("vae", d_steps=2, run_eagerly=True)
+    assert model.real_batch_size == 2 * B
+    data = tf.data.Dataset.from_tensor_slices(digits).batch(B, drop_remainder=True)
+    with pytest.raises(ValueError, match=rf"VAEModel got a batch of {B} real rows; it takes "
+                       rf"{2 * B} per training step: d_steps = 2 discriminator steps × "
+                       rf"B = batch_size = {B} real rows"):
+        model.fit(data, verbose=0)
+    with pytest.raises(ValueError, match=rf"fit\(x, batch_size={2 * B}\)"):
+        model.fit(digits, batch_size=B, verbose=0)
+    assert model.current_step() == 0
+    model.fit(digits[:2 * B], batch_size=2 * B, verbose=0)
+    assert model.current_step() == 1

@@ -62,12 +62,21 @@ class AdversarialModel(keras.Model):
         loops over K ``strategy.run`` calls instead, and with ``jit_compile`` each
         replica's losses and gradients are XLA-compiled (``replica_part``) while
         the optimizer updates and FAR's all-gather run between them.
+
+        Every step takes ``real_batch_size`` rows of real data (``[K,
+        real_batch_size, ...]`` elements when K > 1); ``train_step`` checks that
+        before it trains (see ``checked_batch``).
         """
         self.distributed = tf.distribute.has_strategy()
-        super().compile(optimizer=None, jit_compile=jit_compile and not self.distributed,
-                        **kwargs)
+        # Keras's own step function stays a plain graph: the batch check of
+        # ``train_step`` runs there, where a failed assertion raises (XLA drops
+        # assertions), and the K steps after it are one XLA computation of our own.
+        super().compile(optimizer=None, jit_compile=False, **kwargs)
         self.steps_per_call = steps_per_call
+        self.step_jit = bool(jit_compile and not self.distributed)
         self.replica_jit = bool(jit_compile and self.distributed)
+        self._run_steps = (tf.function(self.run_steps, jit_compile=True) if self.step_jit
+                           else self.run_steps)
         # Benchmarks only: Keras's own train function (one step per call, no XLA
         # under a strategy), the path every distributed run took before.
         self.keras_train_function = False
@@ -89,19 +98,122 @@ class AdversarialModel(keras.Model):
         self.built = True
 
     def train_step(self, data):
+        real, checks = self.checked_batch(data)
+        with tf.control_dependencies(checks):  # nothing trains on a wrong-sized batch
+            self._run_steps(real)  # (XLA-compiled with ``jit_compile``)
+        # (Under a strategy ``make_train_function`` runs the steps and reads the
+        # trackers itself; this path is one device, or the benchmarks' legacy one.)
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """``keras.Model.fit``; an array ``x`` is checked first: its batches must be
+        ``real_batch_size`` rows, and so must the last one of each epoch."""
+        self.check_array_batches(x, batch_size)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def check_array_batches(self, x, batch_size):
+        """For an array ``x`` (NumPy or tensor; Keras batches it, 32 rows unless
+        ``batch_size``), a ``ValueError`` before any training if a batch, the last
+        one of an epoch included, would not be ``real_batch_size`` rows."""
+        if self.steps_per_call > 1 or isinstance(x, tf.data.Dataset):
+            return  # (train_step checks every element)
+        shape = getattr(x, "shape", None)
+        if shape is None or len(shape) == 0 or shape[0] is None:
+            return
+        rows, size, take = int(shape[0]), batch_size or 32, self.real_batch_size
+        if size != take:
+            raise ValueError(self.batch_error(size, got=(
+                f"got fit(batch_size={size})" if batch_size else
+                "got fit() without batch_size (Keras then batches 32 rows)")))
+        if rows % take:
+            raise ValueError(
+                f"x has {rows} rows, not a multiple of {take} (model.real_batch_size): "
+                f"the last batch of each epoch would have {rows % take} rows, and "
+                f"{type(self).__name__} takes {take} per step. Drop the remainder afresh "
+                f"each epoch with tf.data.Dataset.from_tensor_slices(x).shuffle({rows})"
+                f".batch({take}, drop_remainder=True), or pass {rows // take * take} rows.")
+
+    def run_steps(self, real):
+        """The ``steps_per_call`` training steps of one call, in an in-graph loop."""
         if self.steps_per_call == 1:
-            self.train_one(data)
+            self.train_one(real)
             self.train_counter.assign_add(1)
         else:
             def body(i):
-                self.train_one(tf.gather(data, i))
+                self.train_one(tf.gather(real, i))
                 self.train_counter.assign_add(1)
                 return i + 1
 
             tf.while_loop(lambda i: i < self.steps_per_call, body, [tf.constant(0)])
-        # (Under a strategy ``make_train_function`` runs the steps and reads the
-        # trackers itself; this path is one device, or the benchmarks' legacy one.)
-        return {name: m.result() for name, m in self.trackers.items()}
+
+    # ------------------------------------------------------ the batch rule
+    @property
+    def real_batch_size(self):
+        """Rows of real data one training step takes: ``d_steps`` × ``num_real``
+        (FAR-GAN: d_steps × N0 = d_steps × (N − M0); SDKL models: d_steps × B).
+
+        Batch ``fit``'s data in exactly this many rows (``fit(x,
+        batch_size=model.real_batch_size)``, or ``.batch(model.real_batch_size,
+        drop_remainder=True)``); any other count is an error, never trained on.
+        With ``steps_per_call`` = K > 1 each element is [K, real_batch_size, ...].
+        """
+        return self.num_real * self.d_steps
+
+    def batch_rule(self):
+        """What one discriminator step takes, in the paper's terms (for the errors)."""
+        return f"B = batch_size = {self.batch_size} real rows per discriminator step"
+
+    def batch_error(self, rows, got=None):
+        """The message for a batch of ``rows`` real rows (a number, or '{}' for a
+        ``tf.strings.format`` template), naming what the model takes and why;
+        ``got`` replaces the words "got a batch of ``rows`` real rows"."""
+        _, replicas = replica_info()
+        take = self.real_batch_size
+        got = f"{type(self).__name__} {got or f'got a batch of {rows} real rows'}"
+        if replicas > 1:
+            got += (f" on one of its {replicas} replicas (each takes {take // replicas} of "
+                    "the global batch)")
+        steps = (f"d_steps = {self.d_steps} discriminator steps × " if self.d_steps > 1
+                 else "")
+        return (f"{got}; it takes {take} per training step: {steps}{self.batch_rule()}. "
+                f"Batch the data in model.real_batch_size = {take} rows: fit(x, "
+                f"batch_size={take}), or .batch({take}, drop_remainder=True) on a tf.data "
+                "pipeline" + (f", then .batch({self.steps_per_call}) for steps_per_call"
+                              if self.steps_per_call > 1 else "") + ".")
+
+    def checked_batch(self, data):
+        """(real rows, checks): the rows of ``data`` (one step's batch, [K, batch,
+        ...] when ``steps_per_call`` = K > 1; an (x, y) or (x,) tuple gives x: labels
+        are not used), and the assertions that the training ops must wait for.
+
+        A row count other than ``real_batch_size`` is a ``ValueError`` when the shape
+        is known while tracing; else (``fit`` on an array, a ``tf.data`` batch without
+        ``drop_remainder``) the returned assertion raises
+        ``tf.errors.InvalidArgumentError`` when such a batch arrives (the last,
+        partial batch of an epoch, typically), and the step run under
+        ``tf.control_dependencies(checks)`` trains nothing on it. Either error
+        names both numbers. (The assertion runs outside the XLA-compiled steps:
+        XLA drops assertions.)
+        """
+        if isinstance(data, (tuple, list)):
+            data = keras.utils.unpack_x_y_sample_weight(tuple(data))[0]
+        real = tf.convert_to_tensor(data)
+        _, replicas = replica_info()
+        expected = self.real_batch_size // replicas
+        axis = 1 if self.steps_per_call > 1 else 0
+        if real.shape.rank is not None and real.shape.rank <= axis:
+            raise ValueError(f"{type(self).__name__} takes batches of rows "
+                             f"[{'K, ' if axis else ''}batch, ...], got shape {real.shape}")
+        rows = real.shape[axis] if real.shape.rank is not None else None
+        if rows is not None:
+            if rows != expected:
+                raise ValueError(self.batch_error(rows))
+            return real, []
+        n = tf.shape(real)[axis]
+        message = tf.strings.format(
+            self.batch_error("{}") + " (A last, partial batch of an epoch has fewer rows: "
+            "batch with drop_remainder=True.)", [n])
+        return real, [tf.debugging.Assert(tf.equal(n, expected), [message])]
 
     def train_one(self, real):
         """One training step on one batch of real data (the paper's algorithm)."""
@@ -116,7 +228,9 @@ class AdversarialModel(keras.Model):
         steps = self.steps_per_call
 
         def one_step(data, i):
-            self.train_one(data if steps == 1 else tf.gather(data, i))
+            real, checks = self.checked_batch(data)
+            with tf.control_dependencies(checks):
+                self.train_one(real if steps == 1 else tf.gather(real, i))
 
         @tf.function
         def train_function(iterator):

@@ -41,6 +41,30 @@ class FARGAN(AdversarialModel):
       num_candidates: M1.
       d_steps: discriminator minibatches per generator update.
       seed: base of the counter-based RNG.
+
+    The data: each training step takes ``real_batch_size`` = d_steps × N0 real
+    rows, N0 = N − M0 (the model adds the M0 FAR samples to the real side itself).
+    Batch ``fit``'s data in exactly that many rows; any other count, the last
+    partial batch of an epoch included, is an error naming both numbers, raised
+    before anything trains on it. Labels in (x, y) batches are ignored. Then
+    ``compile(d_optimizer, g_optimizer)`` and ``fit``:
+
+    >>> import keras, numpy as np
+    >>> from far_keras import FARGAN, mlp_discriminator, mlp_generator
+    >>> model = FARGAN(mlp_generator(latent_dim=2, hidden_units=16),
+    ...                mlp_discriminator(hidden_units=16), latent_dim=2,
+    ...                batch_size=64, num_far=16, num_candidates=128)
+    >>> model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    >>> model.real_batch_size  # N0 = N − M0 = 64 − 16
+    48
+    >>> x = np.random.default_rng(0).normal(size=(480, 2)).astype("float32")
+    >>> history = model.fit(x, batch_size=model.real_batch_size, verbose=0)
+    >>> model.current_step()
+    10
+    >>> model.fit(x, batch_size=64)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: FARGAN got fit(batch_size=64); it takes 48 per training step: ...
+    >>> samples = model.generator(np.zeros((5, 2), "float32"))  # or model.export(dir)
     """
 
     def __init__(self, generator, discriminator, *, latent_dim, batch_size,
@@ -82,6 +106,14 @@ class FARGAN(AdversarialModel):
     def num_real(self):
         """N0 = N − M0: real samples per discriminator minibatch."""
         return self.batch_size - self.num_far
+
+    def batch_rule(self):
+        """Why a step takes N0 = N − M0 real rows (for the batch-size errors)."""
+        if not self.num_far:
+            return f"N = batch_size = {self.batch_size} real rows per discriminator step"
+        return (f"N0 = N − M0 = {self.batch_size} − {self.num_far} = {self.num_real} real "
+                f"rows per discriminator step (batch_size=N={self.batch_size}, num_far="
+                f"M0={self.num_far}; the model adds the M0 FAR samples itself)")
 
     @property
     def generator_variables(self):
