@@ -63,3 +63,19 @@ def test_library_examples_run_as_written(tmp_path, monkeypatch):
         "'recon_nll']",
         "(4, 16, 16, 1) (4, 16, 16, 1)"]
     assert namespace["sdkl"].current_step() == 56
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
+    """README.md's 'Use it in your own Keras code' block, as printed there."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        section = f.read().split("## Use it in your own Keras code", 1)[1].split("\n## ", 1)[0]
+    block, = re.findall(r"```python\n(.*?)```", section, re.S)
+    monkeypatch.chdir(tmp_path)  # it exports generator_savedmodel
+    out, namespace = _run(block)
+    assert namespace["model"].current_step() == 200  # 2 epochs of 4,800 / 48 rows
+    assert "'modes_covered'" in out and "'high_quality'" in out
+    exported = tf.saved_model.load("generator_savedmodel")
+    z = tf.random.stateless_normal([5, 2], [3, 4])
+    np.testing.assert_allclose(exported.generate(z)["samples"].numpy(),
+                               namespace["model"].generator(z, training=False).numpy(),
+                               rtol=1e-5, atol=1e-6)
