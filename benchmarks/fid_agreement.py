@@ -277,7 +277,8 @@ def _cli(f):
               f"{ours['fid'] - ref:+.4f} |")
         print(f"| {a} vs fid-helper's TTUR-layout stats of {b} | {cross['fid']:.4f} | "
               f"{ref:.4f} | {cross['fid'] - ref:+.4f} |")
-        note = next((l for l in stdout.splitlines() if "no protocol recorded" in l), "")
+        note = next((l for l in stdout.splitlines()
+                     if l.startswith("note:") and "no protocol recorded" in l), "")
         print(f"\nprotocol: {json.dumps(protocol)}")
         print(f"on the TTUR-layout file the command printed: {note[:160]}...")
 
