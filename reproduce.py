@@ -103,6 +103,8 @@ flags.DEFINE_string("reports", "reports", "Where the reports go (reports/fig<k>/
 flags.DEFINE_list("iterations", [], "Iterations shown in the panels and tables instead of "
                   "the paper's (e.g. for a short smoke run).")
 flags.DEFINE_bool("report_only", False, "Only rebuild the reports from the runs there are.")
+flags.DEFINE_bool("dry_run", False, "Print every run the command would make (its directory and "
+                  "whether it is finished) and stop.")
 flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's start-up lines (oneDNN, GPU probing; "
                      "hidden otherwise).", lower_bound=0, upper_bound=2)
 FLAGS = flags.FLAGS
@@ -249,6 +251,11 @@ def main(argv):
         if restored:
             print(f"{restored} finished run(s) restored from {archive}", flush=True)
     todo = [j for j in jobs if not is_done(job_dir(j), extra)]
+    if FLAGS.dry_run:
+        for j in jobs:
+            print(f"{'todo' if j in todo else 'done'}  {job_dir(j)}")
+        print(f"{len(jobs)} runs, {len(todo)} to run")
+        return 0
     t0 = time.time()
     if not FLAGS.report_only and todo:
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already finished; "

