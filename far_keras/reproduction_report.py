@@ -289,8 +289,13 @@ def write_report(fig, spec, seeds, variants, run_dir, reports_dir, table_iterati
                   "Discriminator health of every run (evaluations after step 0; *scale* is the "
                   "data's RMS radius, so ‖∇D0‖·scale is the logit's change across the data):",
                   "", health_table(runs, labels), ""]
-    lines += [f"Runs finished: {done_runs} of {total_runs}; summed run wall time "
-              f"{total_seconds / 60:.0f} min."]
+    return finish_report(out, lines, done_runs, total_runs, total_seconds, wall_seconds)
+
+
+def finish_report(out, lines, done_runs, total_runs, total_seconds, wall_seconds):
+    """Adds the runs' count and time to ``lines``, writes <out>/report.md; its path."""
+    lines = lines + [f"Runs finished: {done_runs} of {total_runs}; summed run wall time "
+                     f"{total_seconds / 60:.0f} min."]
     if wall_seconds is not None:
         lines += [f"This reproduce.py invocation: {wall_seconds / 60:.1f} min wall."]
     path = os.path.join(out, "report.md")

@@ -223,14 +223,7 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
                           s is _first_of_key(s, settings, ignored.get(v, ()))}
             if by_variant:
                 lines += [f"**{s.name}**", "", rr.health_table(by_variant, labels), ""]
-    lines += [f"Runs finished: {done_runs} of {total_runs}; summed run wall time "
-              f"{total_seconds / 60:.0f} min."]
-    if wall_seconds is not None:
-        lines += [f"This reproduce.py invocation: {wall_seconds / 60:.1f} min wall."]
-    path = os.path.join(out, "report.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+    return rr.finish_report(out, lines, done_runs, total_runs, total_seconds, wall_seconds)
 
 
 def _first_of_key(setting, settings, ignored):

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from far_keras.data.images import DEFAULT_DIGITS_SIZE, load_digits_arrays
+from far_keras.metrics import fid_weights
 
 NUM_CLASSES = 10
 FEATURE_LAYER = "features"
@@ -156,13 +157,7 @@ def shipped_weights_path():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), SHIPPED_WEIGHTS_FILE)
 
 
-def file_sha256(path):
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+file_sha256 = fid_weights.sha256  # hex SHA-256 of a file's bytes (one home for it)
 
 
 def _array_name(weight):
