@@ -128,3 +128,19 @@ def raw_fit_seconds(values, steps, data=None):
     start = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=steps // per_call, verbose=0, shuffle=False)
     return time.perf_counter() - start
+
+
+def interleaved_seconds_per_step(models, rounds):
+    """{key: median seconds per step} of ``models`` ({key: (model, data, steps per call,
+    steps)}, compiled and warm), timed in ``rounds`` rounds that alternate the paths, so
+    that the machine's drift hits them alike."""
+    import statistics
+    import time
+    times = {key: [] for key in models}
+    for _ in range(rounds):
+        for key, (model, data, per_call, steps) in models.items():
+            start = time.perf_counter()
+            model.fit(data, epochs=1, steps_per_epoch=steps // per_call, verbose=0,
+                      shuffle=False)
+            times[key].append((time.perf_counter() - start) / steps)
+    return {key: statistics.median(t) for key, t in times.items()}

@@ -28,7 +28,6 @@ The one-device step is two_d_step.py (ring8) and image_step.py (images).
 """
 
 import os
-import statistics
 import sys
 import time
 
@@ -40,7 +39,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from common import check_names, header  # noqa: E402  (benchmarks/common.py)
+from common import check_names, header, interleaved_seconds_per_step  # noqa: E402  (benchmarks/common.py)
 
 flags.DEFINE_integer("ring8_steps", 1000, "Timed ring8 steps per path and round.", lower_bound=1)
 flags.DEFINE_integer("digits_steps", 100, "Timed digits steps per path and round.",
@@ -122,15 +121,7 @@ def main(argv):
         model.fit(data, epochs=1, steps_per_epoch=2, verbose=0,
                   shuffle=False)
         warmup[key] = time.perf_counter() - start
-    times = {key: [] for key in runs}
-    for _ in range(FLAGS.rounds):
-        for key, (model, data, per_call, steps) in runs.items():
-            start = time.perf_counter()
-            model.fit(data, epochs=1, steps_per_epoch=steps // per_call, verbose=0,
-                      shuffle=False)
-            times[key].append((time.perf_counter() - start) / steps)
-
-    per_step = {key: statistics.median(t) for key, t in times.items()}
+    per_step = interleaved_seconds_per_step(runs, FLAGS.rounds)
     print(f"{FLAGS.rounds} interleaved rounds (median); warm-up (tracing, XLA) untimed\n")
     print("| config | path | steps/s | ms/step | vs legacy | warm-up s |")
     print("|---|---|---|---|---|---|")

@@ -191,14 +191,9 @@ def paths():
     for model, data, per_call in built.values():  # compile outside the timing
         model.fit(data, epochs=1, steps_per_epoch=max(1, 200 // per_call), verbose=0,
                   shuffle=False)
-    times = {name: [] for name in PATHS}
-    for _ in range(FLAGS.rounds):
-        for name, (model, data, per_call) in built.items():
-            start = time.perf_counter()
-            model.fit(data, epochs=1, steps_per_epoch=n // per_call, verbose=0,
-                      shuffle=False)
-            times[name].append((time.perf_counter() - start) / n)
-    per_step = {name: statistics.median(t) for name, t in times.items()}
+    per_step = common.interleaved_seconds_per_step(
+        {name: (model, data, per_call, n) for name, (model, data, per_call) in built.items()},
+        FLAGS.rounds)
     print(f"train.py's default 2-D model; {n} steps x {FLAGS.rounds} rounds (median)\n")
     print("| path | steps/s | ms/step |")
     print("|---|---|---|")
