@@ -21,6 +21,11 @@ Sweeps (a grid of flag values x variants x seeds, same runner, same --jobs)::
   python reproduce.py --figure=2 --seeds=3 --train_steps=200000 \
       --sweep="penalty_target=logit;reg_weight=0.1,0.3,0.625,1,3,10" \
       --sweep="penalty_target=probability;reg_weight=1,10,100" --name=screen
+  # the ablation at two of those settings: the screen's FAR and 0GP-sample runs are
+  # reused, far_gpreal's run beside them, reported in reports/ablation/
+  python reproduce.py --figure=2 --seeds=3 --train_steps=200000 --name=screen \
+      --sweep="penalty_target=probability;reg_weight=10" --report_name=ablation \
+      --variants=far,0gp_sample,far_gpreal
 
 Each setting's runs go to <runs>/<name>/<dataset>/<setting>/<variant>/seed<k> (one
 directory per setting, named by its flags; see far_keras/sweep.py) and the report to
@@ -89,6 +94,10 @@ flags.DEFINE_multi_string("sweep", [], "A grid of train.py flag values: 'flag=v1
                           "setting x variant x seed is one run.")
 flags.DEFINE_string("name", "sweep", "A sweep's name: its runs go to <runs>/<name>/, its "
                     "report to <reports>/<name>/.")
+flags.DEFINE_string("report_name", "", "A sweep's report (and its archive of finished runs) "
+                    "goes to <reports>/<report_name>/ (default: --name). A second study "
+                    "over runs of the same --name, e.g. an ablation beside the screen's "
+                    "runs of the same settings, reuses those runs and reports apart.")
 flags.DEFINE_string("declaration", "", "A Markdown file with the study's declared design "
                     "(grid, seeds, lengths, decision rule), put at the top of the report.")
 flags.DEFINE_integer("decision_step", 0, "The iteration at which a sweep's decision rule "
@@ -243,7 +252,8 @@ def main(argv):
     if settings is not None:
         # Finished runs kept in git (a fresh clone has no run directories): restored
         # into their directories, so they are neither redone nor missing from the report.
-        archive = os.path.join(FLAGS.reports, FLAGS.name, sweep.ARCHIVE)
+        report_dir = os.path.join(FLAGS.reports, FLAGS.report_name or FLAGS.name)
+        archive = os.path.join(report_dir, sweep.ARCHIVE)
         records = sweep.read_archive(archive)
         restored = sum(sweep.restore(job_dir(j), records[k]) for j in jobs
                        for k in [sweep.archive_key(j[0], j[1], j[2], j[4].name)]
@@ -286,11 +296,11 @@ def main(argv):
         datasets = {d: c for fig in figures for d, (c, _) in FIGURES[fig]["datasets"].items()}
         its = [int(i) for i in FLAGS.iterations]
         path = sweep_report.write_report(
-            FLAGS.name, datasets, settings, seeds, FLAGS.variants, IGNORED,
-            lambda d, v, s, st: run_dir(d, v, s, st), os.path.join(FLAGS.reports, FLAGS.name),
+            FLAGS.report_name or FLAGS.name, datasets, settings, seeds, FLAGS.variants, IGNORED,
+            lambda d, v, s, st: run_dir(d, v, s, st), report_dir,
             LABELS, iterations=its, decision_step=FLAGS.decision_step,
             declaration=FLAGS.declaration, wall_seconds=time.time() - t0)
-        print(f"Sweep {FLAGS.name}: {path}")
+        print(f"Sweep {FLAGS.report_name or FLAGS.name}: {path}")
         return 0
     for fig in figures:
         spec, tables = FIGURES[fig], TABLE_ITERATIONS

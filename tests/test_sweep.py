@@ -152,6 +152,17 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     rebuilt = (report_dir / "report.md").read_text()
     assert rebuilt.split("### Health")[0] == report.split("### Health")[0]
 
+    # A second study over the same runs (--report_name): the ablation's variant runs
+    # beside the FAR run it is compared with, which is reused, and reports apart.
+    out = _sweep(tmp_path, "penalty_target=logit;reg_weight=10", "far,far_gpreal",
+                 "--report_name=ablation")
+    assert "1 of 2 runs already finished; running 1" in out
+    assert (root / "penalty_target-logit__reg_weight-10.0" / "far_gpreal" / "seed0"
+            / "metrics.json").exists()
+    ablation = (tmp_path / "reports" / "ablation" / "report.md").read_text()
+    assert "| FAR, penalty on D_r only | penalty_target-logit__reg_weight-10.0 | 1 |" in ablation
+    assert len(sweep.read_archive(str(tmp_path / "reports" / "ablation" / "runs.jsonl.gz"))) == 2
+
 
 def _write_run(path, step, train_steps):
     os.makedirs(path)
