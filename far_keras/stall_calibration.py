@@ -8,10 +8,11 @@ is under ``ratio`` × its gradient at the reals for ``patience`` evaluations in 
 Whether that is the right threshold is an empirical question: this compares the check,
 over a grid of (ratio, patience), with what the samples did.
 
-*Stuck* (the reference the check is scored against), on the mixtures: at ``step`` the
-generator covers fewer than all modes and no more modes than ``window`` steps earlier,
-i.e. its samples stopped improving short of the target (the ring's 3-mode triangle).
-A run that covers every mode is not stuck however still it is. The contact sheet
+*Stuck* (the reference the check is scored against), on the mixtures: through the
+``window`` steps up to ``step`` every evaluation covered the same number of modes, fewer
+than all: the samples stopped improving short of the target (the ring's 3-mode
+triangle). A generator that hops between modes is moving, not stuck, and one that
+covers every mode is not stuck however still it is. The contact sheet
 (``stall_sheet.png``) shows every run's samples at ``step`` with both labels, so the
 reference itself can be checked against the pictures.
 
@@ -48,13 +49,15 @@ def find_runs(root):
 
 
 def stuck(run, step, window):
-    """The reference: fewer than all modes at ``step`` and no gain over ``window``;
-    None when the run has no evaluation at ``step`` or ``step - window``."""
+    """The reference: every evaluation in [step − window, step] covered the same number
+    of modes, fewer than all; None when the run has no evaluation at ``step`` or at
+    ``step - window``."""
     h, before = run["history"].get(step), run["history"].get(step - window)
     if h is None or before is None or "modes_covered" not in h:
         return None
-    return (h["modes_covered"] < NUM_MODES[run["dataset"]]
-            and h["modes_covered"] <= before["modes_covered"])
+    counts = {e["modes_covered"] for s, e in run["history"].items()
+              if step - window <= s <= step and "modes_covered" in e}
+    return counts == {h["modes_covered"]} and h["modes_covered"] < NUM_MODES[run["dataset"]]
 
 
 def ratio_trace(run, step):
@@ -141,7 +144,8 @@ def main(argv=None):
     p.add_argument("--runs", required=True, help="A folder searched for mixture runs.")
     p.add_argument("--step", type=int, default=200000, help="The evaluation judged.")
     p.add_argument("--window", type=int, default=50000,
-                   help="'Stuck' means no new mode over this many steps before --step.")
+                   help="'Stuck' means the same mode count, short of all, over this many "
+                   "steps up to --step.")
     p.add_argument("--out", default="", help="Writes stall.md and stall_sheet.png here.")
     args = p.parse_args(argv)
     if not os.path.isdir(args.runs):
@@ -153,8 +157,9 @@ def main(argv=None):
                 f"{args.step} and {args.step - args.window}")
     n_stuck = sum(stuck(r, args.step, args.window) for r in scored)
     lines = [f"# The stall check against {len(scored)} runs at step {args.step:,}", "",
-             f"Reference: *stuck* = fewer than all modes and no new mode over the last "
-             f"{args.window:,} steps ({n_stuck} of {len(scored)} runs). The check flags a "
+             f"Reference: *stuck* = the same number of modes, fewer than all, at every "
+             f"evaluation of the last {args.window:,} steps ({n_stuck} of {len(scored)} "
+             "runs). The check flags a "
              "run when ‖∇D0‖ at the fakes < ratio × at the reals for `patience` "
              "evaluations in a row up to the step.", "",
              "| ratio | patience | hits | misses | false alarms | correct passes |",

@@ -23,10 +23,16 @@ GROWING = _run([0, 3, 4, 6, 7], [1.0, 0.3, 0.2, 0.4, 0.3])        # still findin
 DONE = _run([0, 8, 8, 8, 8], [1.0, 1.0, 0.9, 1.1, 1.0])           # all modes: not stuck
 
 
-def test_stuck_means_short_of_all_modes_and_no_gain_over_the_window():
+HOPPING = _run([0, 6, 3, 6, 6], [1.0, 0.3, 0.3, 0.3, 0.3])          # moving between modes
+
+
+def test_stuck_means_one_mode_count_short_of_all_through_the_window():
     assert sc.stuck(TRIANGLE, 200000, 50000) is True
+    assert sc.stuck(TRIANGLE, 200000, 150000) is True
     assert sc.stuck(GROWING, 200000, 50000) is False
     assert sc.stuck(DONE, 200000, 50000) is False
+    assert sc.stuck(HOPPING, 200000, 50000) is True     # 6, 6 over the last 50k
+    assert sc.stuck(HOPPING, 200000, 100000) is False   # 3, 6, 6: moving
     assert sc.stuck(TRIANGLE, 200000, 30000) is None  # no evaluation at 170k
     assert sc.stuck(_run([0, 20, 20], [1, 1, 1], "grid25"), 100000, 50000) is True
 
