@@ -102,6 +102,14 @@ def best_rule(runs, step, window, ratios=RATIOS, patiences=PATIENCES):
     return max(scored, key=lambda s: (s[0][0] - s[0][2], -s[1], s[2]))
 
 
+def short_name(run_dir):
+    """<setting values> <variant> s<seed> of a sweep run's directory
+    (…/penalty_target-logit__reg_weight-0.3/far/seed0 → 'logit 0.3 far s0')."""
+    parts = run_dir.rstrip(os.sep).split(os.sep)[-3:]
+    values = " ".join(kv.split("-", 1)[-1] for kv in parts[0].split("__"))
+    return f"{values} {parts[1]} s{parts[2].replace('seed', '')}"
+
+
 def sheet(path, runs, step, window, rules):
     """Every run's samples at ``step``: real blue, generated red, with the reference
     and each rule's verdict."""
@@ -112,9 +120,9 @@ def sheet(path, runs, step, window, rules):
                                                               f"step_{step}.npz"))]
     if not shown:
         return False
-    cols = 8
+    cols = 7
     rows = -(-len(shown) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows), dpi=70,
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.8 * rows), dpi=70,
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -129,10 +137,9 @@ def sheet(path, runs, step, window, rules):
         truth = stuck(r, step, window)
         verdicts = " ".join(("F" if flagged(r, step, q, p) else "·") for q, p in rules)
         ratio = ratio_trace(r, step)[-1][1] if ratio_trace(r, step) else float("nan")
-        name = "/".join(r["dir"].rstrip("/").split(os.sep)[-3:])
-        ax.set_title(f"{name}\n{r['history'][step]['modes_covered']} modes, "
-                     f"{'STUCK' if truth else 'moving' if truth is not None else '?'}; "
-                     f"ratio {ratio:.2g}; {verdicts}", fontsize=5)
+        ax.set_title(f"{short_name(r['dir'])}\n{r['history'][step]['modes_covered']} modes, "
+                     f"{'STUCK' if truth else 'moving' if truth is not None else '?'}\n"
+                     f"ratio {ratio:.2g}; {verdicts}", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -70,3 +70,11 @@ def test_cli_reads_runs_and_writes_the_table(tmp_path, capsys):
     assert "against 2 runs" in text and "(1 of 2 runs)" in text
     with pytest.raises(SystemExit):
         sc.main([f"--runs={tmp_path / 'none'}"])
+
+
+def test_short_names_keep_the_setting_values_variant_and_seed():
+    d = os.path.join("runs", "screen", "ring8", "penalty_target-logit__reg_weight-0.3",
+                     "far", "seed2")
+    assert sc.short_name(d) == "logit 0.3 far s2"
+    assert sc.short_name(os.path.join("x", "default", "no_penalty", "seed0")) == \
+        "default no_penalty s0"
