@@ -198,12 +198,23 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
                       "", sweep_table(runs, settings, variants, labels, step, cols, ignored), ""]
         if kind == "mixture":
             step = decision_step or length
-            lines += [f"### The decision rule on {dataset} (at {step:,} steps)", "",
-                      "Most modes covered (mean over seeds), ties broken by the lower KL:", "",
+            reached = min((sum(step in r["history"] for r in runs[v][s.name])
+                           for v in variants for s in settings), default=0)
+            lines += [f"### The decision rule on {dataset} (at {step:,} steps)", ""]
+            if reached < len(seeds):
+                lines += [f"**Interim: some settings have {reached} of the {len(seeds)} "
+                          "declared seeds at this step, so this is not the rule's "
+                          "choice yet.**", ""]
+            lines += ["Most modes covered (mean over seeds), ties broken by the lower KL:", "",
                       "| variant | best setting | seeds | modes | % high quality | KL |",
                       "|---|---|---|---|---|---|"]
             for v in variants:
                 best = choose(runs[v], step)
+                swept = {f for s in settings for f, _ in s.items}
+                if best is not None and swept <= set(ignored.get(v, ())):
+                    best_label = "(any: it ignores " + ", ".join(sorted(swept)) + ")"
+                else:
+                    best_label = best
                 if best is None:
                     lines.append(f"| {labels.get(v, v)} | (no run reached {step:,}) "
                                  "| | | | |")
@@ -211,7 +222,7 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
                 m, e, n = cell(runs[v][best], step, "modes_covered")
                 hq = cell(runs[v][best], step, "high_quality")
                 kl = cell(runs[v][best], step, "kl_to_uniform")
-                lines.append(f"| {labels.get(v, v)} | {best} | {n} | {rr.fmt(m, e)} | "
+                lines.append(f"| {labels.get(v, v)} | {best_label} | {n} | {rr.fmt(m, e)} | "
                              f"{rr.fmt(hq[0], hq[1], 100)} | {rr.fmt(kl[0], kl[1])} |")
             lines.append("")
         lines += [f"### Health of every {dataset} run", "",

@@ -133,6 +133,8 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     assert "ring8_0k.png" in report and (report_dir / "ring8_0k.png").exists()
     assert (report_dir / "ring8_200.png").exists() is False
     assert "### The decision rule on ring8 (at 200 steps)" in report
+    assert "Interim" not in report  # every setting has its one declared seed
+    assert "| no penalty | (any: it ignores penalty_target, reg_weight) | 1 |" in report
     assert "| penalty_target-logit__reg_weight-10.0 | FAR (0GP-sample + FAR) | 1 |" in report
     # the unpenalised GAN appears once in each table, not once per λ
     table = report.split("### ring8 at 200 steps")[1].split("###")[0]
