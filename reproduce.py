@@ -119,6 +119,14 @@ flags.DEFINE_integer("verbose", 1, "2 shows TensorFlow's start-up lines (oneDNN,
 FLAGS = flags.FLAGS
 
 
+def ignored(variant):
+    """The flags a variant's sweep runs are keyed without: those it does not use and
+    those it sets itself (a swept value of those would not reach its runs)."""
+    own = {a[2:].split("=", 1)[0] for a in VARIANTS[variant]}
+    own |= {name[4:] for name in own if name.startswith("no")}  # --nopenalize_far
+    return tuple(IGNORED.get(variant, ())) + tuple(sorted(own))
+
+
 def runs_root():
     return FLAGS.runs or ("runs/sweep" if FLAGS.sweep else "runs/reproduce")
 
@@ -154,6 +162,15 @@ def run_flags_match(metrics, extra):
     return True
 
 
+def run_length(config, extra):
+    """The --train_steps a run of ``config`` gets (the last one given wins)."""
+    steps = [int(a.split("=", 1)[1]) for a in extra if a.startswith("--train_steps=")]
+    if steps:
+        return steps[-1]
+    from far_keras import config as config_lib
+    return config_lib.read_flagfile(os.path.join(HERE, config)).get("train_steps", 100000)
+
+
 def job_dir(job):
     dataset, variant, seed, _, setting = job
     return run_dir(dataset, variant, seed, setting)
@@ -163,9 +180,12 @@ def train(job, extra, threads):
     dataset, variant, seed, config, setting = job
     model_dir = job_dir(job)
     os.makedirs(model_dir, exist_ok=True)
+    # The variant's own flags come last, so a sweep never turns a baseline into another
+    # variant (absl keeps the last value); ignored() keys the run without them.
     cmd = [sys.executable, os.path.join(HERE, "train.py"),
-           f"--flagfile={os.path.join(HERE, config)}", *VARIANTS[variant],
-           *(setting.flags if setting is not None else []), f"--seed={seed}",
+           f"--flagfile={os.path.join(HERE, config)}",
+           *(setting.flags if setting is not None else []), *VARIANTS[variant],
+           f"--seed={seed}",
            f"--model_dir={model_dir}", f"--export_dir={os.path.join(model_dir, 'export')}",
            "--verbose=0", *extra]
     env = dict(os.environ)
@@ -201,7 +221,7 @@ def plan(figures, seeds, variants, first, settings=None):
             for seed in seeds:
                 for setting in settings:
                     for variant in variants:
-                        key = sweep.run_key(setting, IGNORED.get(variant, ()))
+                        key = sweep.run_key(setting, ignored(variant))
                         if (dataset, variant, seed, key.name) not in seen:
                             seen.add((dataset, variant, seed, key.name))
                             jobs.append((dataset, variant, seed, config, key))
@@ -254,10 +274,13 @@ def main(argv):
         # into their directories, so they are neither redone nor missing from the report.
         report_dir = os.path.join(FLAGS.reports, FLAGS.report_name or FLAGS.name)
         archive = os.path.join(report_dir, sweep.ARCHIVE)
-        records = sweep.read_archive(archive)
+        # (a second study over --name's runs restores from --name's archive too)
+        records = sweep.read_archive(os.path.join(FLAGS.reports, FLAGS.name, sweep.ARCHIVE))
+        records.update(sweep.read_archive(archive))
         restored = sum(sweep.restore(job_dir(j), records[k]) for j in jobs
                        for k in [sweep.archive_key(j[0], j[1], j[2], j[4].name)]
-                       if k in records)
+                       if k in records and records[k]["metrics"]["flags"]["train_steps"]
+                       == run_length(j[3], extra))
         if restored:
             print(f"{restored} finished run(s) restored from {archive}", flush=True)
     todo = [j for j in jobs if not is_done(job_dir(j), extra)]
@@ -267,11 +290,11 @@ def main(argv):
         print(f"{len(jobs)} runs, {len(todo)} to run")
         return 0
     t0 = time.time()
+    failed = []
     if not FLAGS.report_only and todo:
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already finished; "
               f"running {len(todo)} with --jobs={FLAGS.jobs}", flush=True)
         threads = 1 if FLAGS.jobs >= (os.cpu_count() or 1) else 0
-        failed = []
         with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
             futures = [pool.submit(train, j, extra, threads) for j in todo]
             for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
@@ -281,9 +304,10 @@ def main(argv):
                 print(f"[{i}/{len(todo)}] {dataset}{where} {variant} seed {seed}: {status} "
                       f"in {seconds:.0f} s", flush=True)
                 if code:
-                    failed.append((dataset, variant, seed))
+                    failed.append(job_dir((dataset, variant, seed, None, setting)))
         if failed:
-            print(f"{len(failed)} run(s) failed: {failed}", file=sys.stderr)
+            print(f"{len(failed)} run(s) failed (see their train.log): {', '.join(failed)}",
+                  file=sys.stderr)
     from far_keras import quiet_tf
     quiet_tf.import_tensorflow(FLAGS.verbose)  # the reports load TF: without its GPU noise
     from far_keras import reproduction_report  # matplotlib etc. only when reporting
@@ -296,12 +320,13 @@ def main(argv):
         datasets = {d: c for fig in figures for d, (c, _) in FIGURES[fig]["datasets"].items()}
         its = [int(i) for i in FLAGS.iterations]
         path = sweep_report.write_report(
-            FLAGS.report_name or FLAGS.name, datasets, settings, seeds, FLAGS.variants, IGNORED,
+            FLAGS.report_name or FLAGS.name, datasets, settings, seeds, FLAGS.variants,
+            {v: ignored(v) for v in FLAGS.variants},
             lambda d, v, s, st: run_dir(d, v, s, st), report_dir,
             LABELS, iterations=its, decision_step=FLAGS.decision_step,
             declaration=FLAGS.declaration, wall_seconds=time.time() - t0)
         print(f"Sweep {FLAGS.report_name or FLAGS.name}: {path}")
-        return 0
+        return 1 if failed else 0
     for fig in figures:
         spec, tables = FIGURES[fig], TABLE_ITERATIONS
         if FLAGS.iterations:
@@ -312,7 +337,7 @@ def main(argv):
             fig, spec, seeds, FLAGS.variants, run_dir, FLAGS.reports, tables, LABELS,
             wall_seconds=time.time() - t0)
         print(f"Figure {fig}: {path}")
-    return 0
+    return 1 if failed else 0  # (the reports cover what did finish)
 
 
 if __name__ == "__main__":

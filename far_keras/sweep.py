@@ -9,7 +9,8 @@ product, and several specs are the union of their grids::
 Every flag is a ``train.py`` flag (a field of ``config.py``), checked and normalised by
 its type before anything runs, so that ``reg_weight=1`` and ``reg_weight=1.0`` are one
 setting and one run directory. A setting's directory name lists its flags in spec order
-(``penalty_target-logit__reg_weight-0.1``): two settings never share a directory.
+(``penalty_target-logit__reg_weight-0.1``, alphabetical): two settings never share a
+directory, and one setting never has two.
 
 A variant ignores the flags that do not act on it (no penalty has no λ nor target):
 its runs are keyed by the flags it uses only, so the unpenalised GAN runs once per
@@ -42,10 +43,12 @@ class Setting:
 
     @property
     def name(self):
-        """The run directory's name (``default`` for the empty setting)."""
+        """The run directory's name (``default`` for the empty setting): the flags in
+        alphabetical order, so that a spec's spelling order never splits one setting
+        into two directories."""
         if not self.items:
             return "default"
-        return "__".join(f"{k}-{v}" for k, v in self.items)
+        return "__".join(f"{k}-{v}" for k, v in sorted(self.items))
 
     @property
     def flags(self):
@@ -179,8 +182,11 @@ def write_archive(path, records):
     import json
     merged = read_archive(path)
     merged.update(records)
+    import io
     tmp = path + ".tmp"
-    with gzip.open(tmp, "wt") as f:
+    # mtime=0: the same records give the same bytes (a committed file changes only
+    # when a record does)
+    with gzip.GzipFile(tmp, "wb", mtime=0) as raw, io.TextIOWrapper(raw, "utf-8") as f:
         for key in sorted(merged):
             f.write(json.dumps({"key": key, **merged[key]}, sort_keys=True) + "\n")
     import os

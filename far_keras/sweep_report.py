@@ -191,7 +191,8 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
         kind = rr.metric_kind(dataset)
         cols = rr.METRICS[kind]
         for step in steps:
-            png = f"{dataset}_{step // 1000}k.png"
+            png = f"{dataset}_{step // 1000}k.png" if step % 1000 == 0 else \
+                f"{dataset}_{step}.png"
             sweep_png(os.path.join(out, png), dataset, runs, settings, variants, labels,
                       step, cols, ignored)
             lines += [f"### {dataset} at {step:,} steps", "", f"![{dataset} at {step:,}]({png})",

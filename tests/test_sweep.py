@@ -35,6 +35,13 @@ def test_specs_union_and_values_are_normalised_by_type():
     assert sweep.parse_spec("penalize_far=False,1")[0].items == (("penalize_far", "false"),)
 
 
+def test_a_settings_directory_does_not_depend_on_the_spelling_order():
+    a, = sweep.parse_sweep(["reg_weight=10;penalty_target=probability"])
+    b, = sweep.parse_sweep(["penalty_target=probability;reg_weight=10.0"])
+    assert a.name == b.name == "penalty_target-probability__reg_weight-10.0"
+    assert a.x_flag == "penalty_target" and b.x_flag == "reg_weight"  # (plots: spec order)
+
+
 def test_the_screen_has_nine_distinct_setting_directories():
     got = sweep.parse_sweep(SCREEN)
     names = [s.name for s in got]
@@ -59,20 +66,24 @@ def test_bad_specs_are_clear_errors(spec, message):
 
 
 def test_a_value_a_run_would_refuse_is_refused_up_front():
-    with pytest.raises(sweep.SweepError, match="reg_weight-1.0__num_far-300.*num_far"):
+    with pytest.raises(sweep.SweepError, match="num_far-300__reg_weight-1.0.*num_far"):
         sweep.check_settings(sweep.parse_sweep(["reg_weight=1;num_far=300"]), {})
 
 
-def test_plan_runs_each_setting_variant_seed_once_and_unpenalised_once_per_seed(tmp_path):
-    cmd = [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=3",
-           f"--runs={tmp_path}", "--name=screen", "--dry_run",
-           *[f"--sweep={s}" for s in SCREEN]]
+def _dry_run(tmp_path, *args):
+    cmd = [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2",
+           f"--runs={tmp_path / 'runs'}", f"--reports={tmp_path / 'reports'}", "--dry_run",
+           *args]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    lines = out.stdout.splitlines()
+    return out.stdout.splitlines()
+
+
+def test_plan_runs_each_setting_variant_seed_once_and_unpenalised_once_per_seed(tmp_path):
+    lines = _dry_run(tmp_path, "--seeds=3", "--name=screen", *[f"--sweep={s}" for s in SCREEN])
     # 3 penalised variants x 9 settings + the unpenalised GAN, per seed; nothing done yet
     assert lines[-1] == "84 runs, 84 to run"
-    dirs = [os.path.relpath(line.split(None, 1)[1], tmp_path) for line in lines[:-1]]
+    dirs = [os.path.relpath(line.split(None, 1)[1], tmp_path / "runs") for line in lines[:-1]]
     assert len(set(dirs)) == 84
     assert [d for d in dirs if "no_penalty" in d] == [
         os.path.join("screen", "ring8", "default", "no_penalty", f"seed{k}") for k in range(3)]
@@ -81,6 +92,31 @@ def test_plan_runs_each_setting_variant_seed_once_and_unpenalised_once_per_seed(
     # seeds in order, each over the whole grid
     seeds = [int(d[-1]) for d in dirs]
     assert seeds == sorted(seeds)
+
+
+def test_a_variant_keeps_its_own_flags_whatever_the_sweep(tmp_path):
+    """Sweeping num_far must not turn 0GP-sample (--num_far=0) into FAR: its runs are
+    keyed without the flags it sets, so it runs once per seed, not once per M0."""
+    lines = _dry_run(tmp_path, "--seeds=1", "--name=s", "--sweep=num_far=8,32",
+                     "--variants=far,0gp_sample")
+    assert lines[-1] == "3 runs, 3 to run"
+    dirs = {os.path.relpath(line.split(None, 1)[1], tmp_path / "runs") for line in lines[:-1]}
+    assert dirs == {os.path.join("s", "ring8", d, "seed0") for d in
+                    ("num_far-8/far", "num_far-32/far", "default/0gp_sample")}
+
+
+def test_archived_runs_of_another_length_are_not_restored(tmp_path):
+    key = "ring8/reg_weight-1.0/far/seed0"
+    record = {"metrics": {"flags": {"train_steps": 100}, "final": {"step": 100}},
+              "wall": []}
+    os.makedirs(tmp_path / "reports" / "s")
+    sweep.write_archive(str(tmp_path / "reports" / "s" / sweep.ARCHIVE), {key: record})
+    args = ["--seeds=1", "--name=s", "--sweep=reg_weight=1", "--variants=far"]
+    lines = _dry_run(tmp_path, *args, "--train_steps=200")
+    assert lines[-1] == "1 runs, 1 to run" and not any("restored" in line for line in lines)
+    assert not (tmp_path / "runs" / "s" / "ring8").exists()
+    lines = _dry_run(tmp_path, *args, "--train_steps=100")
+    assert "1 finished run(s) restored" in lines[0] and lines[-1] == "1 runs, 0 to run"
 
 
 def _run(history, final_step=None, train_steps=200):
@@ -130,8 +166,9 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     assert len(wall.read_text().splitlines()) == 1  # not run again
     report_dir = tmp_path / "reports" / "tiny"
     report = (report_dir / "report.md").read_text()
-    assert "ring8_0k.png" in report and (report_dir / "ring8_0k.png").exists()
-    assert (report_dir / "ring8_200.png").exists() is False
+    # one plot per reported step, named by the step (100 and 200 would both round to 0k)
+    assert "ring8_100.png" in report and (report_dir / "ring8_100.png").exists()
+    assert "ring8_200.png" in report and (report_dir / "ring8_200.png").exists()
     assert "### The decision rule on ring8 (at 200 steps)" in report
     assert "Interim" not in report  # every setting has its one declared seed
     assert "| no penalty | (any: it ignores penalty_target, reg_weight) | 1 |" in report
@@ -191,3 +228,7 @@ def test_archive_keeps_finished_runs_and_restores_them(tmp_path):
     assert sweep.restore(fresh, records["ring8/s/far/seed0"])
     assert sweep.record_of(fresh) == {"metrics": done, "wall": [{"seconds": 12.5, "exit": 0}]}
     assert not sweep.restore(fresh, records["ring8/s/far/seed0"])  # never over a run
+    # the same records give the same bytes (a committed archive changes with its records)
+    before = open(archive, "rb").read()
+    sweep.write_archive(archive, {})
+    assert open(archive, "rb").read() == before
