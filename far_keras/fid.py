@@ -23,7 +23,7 @@ A and B are each
   pytorch-fid's ``--save-stats``. ``--save_stats`` writes such a file, with the
   protocol beside mu and sigma.
 
-The protocol is the reference one (README, "Comparable FID"): the 2015 TF Inception
+The protocol is the reference one (docs/metrics.md, "Comparable FID and IS"): the 2015 TF Inception
 graph (:mod:`far_keras.metrics.fid_inception`), uint8 pixels resized to 299x299 with
 TF1's bilinear resize, (x - 128)/128, pool_3 features; FID is the squared Fréchet
 distance of the two Gaussians with unbiased covariances (TTUR, pytorch-fid). Every
@@ -710,6 +710,9 @@ def _check_needs(inputs, metrics, args):
         if "is" in metrics and inp.num_images < args.splits:
             raise FidError(f"{inp.name}: {inp.num_images} images cannot be cut into "
                            f"--splits={args.splits} parts for the Inception Score")
+        if "kid" in metrics and inp.num_images < 4:
+            raise FidError(f"{inp.name}: KID needs at least 4 images (subsets of at most "
+                           f"half the images, two per subset), got {inp.num_images}")
         if "prdc" in metrics and inp.num_images <= args.prdc_k:
             raise FidError(f"{inp.name}: precision/recall with k={args.prdc_k} neighbours "
                            f"needs more than {args.prdc_k} images, got {inp.num_images}")
@@ -817,7 +820,11 @@ def run(args, out=print):
         result.update(kid_mean=value["kid_mean"], kid_std=value["kid_std"],
                       kid_subsets=value.get("num_subsets"),
                       kid_subset_size=value.get("subset_size"))
-        out(f"KID: {value['kid_mean']:.6f} ± {value['kid_std']:.6f} "
+        # (kid_std is None when there is no spread to report: one subset, or rounds
+        # that drew identical subsets)
+        spread = (f" ± {value['kid_std']:.6f}" if value["kid_std"] is not None
+                  else " (no spread: the subsets could not differ)")
+        out(f"KID: {value['kid_mean']:.6f}{spread} "
             f"({value.get('num_subsets')} subsets of {value.get('subset_size')})")
     if "prdc" in metrics:
         from far_keras.metrics import prdc

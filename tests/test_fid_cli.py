@@ -307,6 +307,7 @@ def _image_npz(path, array, key="x"):
     ("stats_is", ["Inception Score is of an image set"]),
     ("tfds_unknown", ["no_such_dataset_xyz", "TFDS"]),
     ("not_npz", ["not an .npz", "notes.txt"]),
+    ("kid_few", ["KID needs at least 4 images", "got 3"]),
 ])
 def test_unusable_inputs_are_named_with_what_was_expected(tmp_path, case, expected):
     good = write_folder(tmp_path / "good", smooth_images(3, 3))
@@ -342,6 +343,8 @@ def test_unusable_inputs_are_named_with_what_was_expected(tmp_path, case, expect
         argv = [stats, stats, "--metrics=is"]
     elif case == "tfds_unknown":
         argv = ["no_such_dataset_xyz", good]
+    elif case == "kid_few":  # refused before any feature is extracted
+        argv = [good, good, "--metrics=kid"]
     else:
         (tmp_path / "notes.txt").write_text("hello")
         argv = [tmp_path / "notes.txt", good]

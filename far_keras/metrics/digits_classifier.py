@@ -42,7 +42,7 @@ FEATURE_LAYER = "features"
 
 # The shipped classifier: trained by train_in_own_process(**SHIPPED_TRAINING) (TF 2.21,
 # Keras 3.15, AMD EPYC x86-64, one thread) and written by write_weights_file. Its id is the
-# one the README's digits tables were measured with.
+# one the docs' digits tables (docs/image_gans.md, docs/sdkl.md) were measured with.
 SHIPPED_WEIGHTS_FILE = "digits_cnn_16px.npz"
 SHIPPED_WEIGHTS_SHA256 = "4eb9bfb662f3504cfb3c1f06179224b49e3c0f62c7f5c4407c706f8531bcf926"
 SHIPPED_WEIGHTS_ID = "far-keras-digits-cnn-16px:sha256-662201dacfb5"
@@ -378,7 +378,7 @@ def load_or_train_digits_classifier(path, image_size=DEFAULT_DIGITS_SIZE, seed=0
             warnings.warn(
                 f"digits classifier {path} is {classifier.weights_id}, a classifier trained "
                 f"on some machine, not the shipped {SHIPPED_WEIGHTS_ID}: its FID/IS are not "
-                f"comparable with the README's or other machines'. Delete the file to score "
+                f"comparable with the docs' digits tables or other machines'. Delete the file to score "
                 f"with the shipped classifier.", stacklevel=2)
         return classifier
     if is_shipped_training(image_size, seed, **train_kwargs):
@@ -397,7 +397,7 @@ if __name__ == "__main__":
         # python -m far_keras.metrics.digits_classifier --write_shipped OUT.npz
         # trains with the shipped settings in a single-threaded process and writes the
         # weights file; SHIPPED_WEIGHTS_SHA256 and SHIPPED_WEIGHTS_ID must then be set
-        # to what it prints (and the README's digits tables rerun if the id changed).
+        # to what it prints (and the docs' digits tables rerun if the id changed).
         trained = train_in_own_process(**SHIPPED_TRAINING)
         print(f"weights_id {trained.weights_id}\n"
               f"sha256 {write_weights_file(trained, sys.argv[2])}")

@@ -98,4 +98,4 @@ class HealthCheck(_StepCallback):
                 raise DiscriminatorCollapsed(
                     f"{message}. Stopped by --stop_on_collapse at step {step}; the last "
                     "checkpoint is kept. Check --reg_weight, --penalty_target and the data "
-                    "scale (see the README's 2-D section).")
+                    "scale (see docs/two_d.md).")
