@@ -152,6 +152,21 @@ def test_an_unreadable_checkpoint_list_is_rebuilt_from_the_files(tmp_path, fract
     assert _listed(directory) == (["ckpt-200", "ckpt-300", "ckpt-400"], "ckpt-400")
 
 
+def test_a_missing_checkpoint_list_is_rebuilt_from_the_files(tmp_path):
+    """A run killed while writing its first state file: the checkpoints beside it are
+    found, not reported as a corrupted directory."""
+    directory = _saved_run(tmp_path)
+    os.remove(os.path.join(directory, "checkpoint"))
+    ckpt, step, _ = _checkpointer(tmp_path)
+    messages = []
+    assert ckpt.restore_latest(log=messages.append, repair=True).endswith("ckpt-300")
+    assert int(step.numpy()) == 300
+    assert "is missing" in messages[0] and "(3 found)" in messages[0]
+    step.assign(400)
+    ckpt.save(400)
+    assert _listed(directory)[1] == "ckpt-400"
+
+
 def test_a_checkpoint_of_another_model_is_an_error_not_skipped(tmp_path):
     _saved_run(tmp_path)
     ckpt, _, _ = _checkpointer(tmp_path, width=3)  # other shapes: another model

@@ -109,14 +109,30 @@ class Checkpointer:
         return self.manager.save(checkpoint_number=int(step))
 
     # ------------------------------------------------------------- restoring
+    def _on_disk(self):
+        """ckpt-<step> paths of the .index files in the restore directory, oldest first."""
+        directory = self.restore_directory
+        if not tf.io.gfile.isdir(directory):
+            return []
+        found = [os.path.join(directory, name[:-len(".index")])
+                 for name in tf.io.gfile.listdir(directory) if name.endswith(".index")]
+        return sorted((p for p in found if checkpoint_step(p) is not None),
+                      key=checkpoint_step)
+
     def _listed(self):
         """(checkpoint paths oldest first, note): from the state file, or, when it
-        exists but cannot be read, from the ckpt-<step>.index files beside it.
-        ([], None) without a state file."""
+        is missing or cannot be read, from the ckpt-<step>.index files beside it.
+        ([], None) when there is neither."""
         directory = self.restore_directory
         state_path = os.path.join(directory, STATE_FILE)
         if not tf.io.gfile.exists(state_path):
-            return [], None
+            # (a run killed while writing its first state file leaves checkpoint files
+            # without one: they are read like those of an unreadable state file)
+            on_disk = self._on_disk()
+            if not on_disk:
+                return [], None
+            return on_disk, (f"{state_path} is missing; looking for checkpoints among the "
+                             f"files beside it instead ({len(on_disk)} found)")
         try:
             state = tf.train.get_checkpoint_state(directory)
         except ValueError:  # parses, but names no checkpoint
@@ -125,11 +141,7 @@ class Checkpointer:
             paths = [p for p in state.all_model_checkpoint_paths
                      if p != state.model_checkpoint_path]
             return paths + [state.model_checkpoint_path], None
-        on_disk = [os.path.join(directory, name[:-len(".index")])
-                   for name in tf.io.gfile.listdir(directory)
-                   if name.endswith(".index")]
-        on_disk = sorted((p for p in on_disk if checkpoint_step(p) is not None),
-                         key=checkpoint_step)
+        on_disk = self._on_disk()
         return on_disk, (f"{state_path} cannot be read; looking for checkpoints among the "
                          f"files beside it instead ({len(on_disk)} found)")
 
