@@ -182,6 +182,18 @@ def test_fit_on_an_array_checks_its_batches_before_training():
     assert model.current_step() == 2
 
 
+def test_fit_on_an_array_with_several_steps_per_call_says_what_elements_it_takes():
+    keras.utils.set_random_seed(0)
+    g = keras.Sequential([keras.Input((LATENT,)), keras.layers.Dense(DIM)])
+    d = keras.Sequential([keras.Input((DIM,)), keras.layers.Dense(1)])
+    model = FARGAN(g, d, latent_dim=LATENT, batch_size=8, num_far=3, num_candidates=10)
+    model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), steps_per_call=4)
+    with pytest.raises(ValueError, match=r"steps_per_call=4 steps per element, so each "
+                       r"element must be \[4, 5, \.\.\.\]"):
+        model.fit(points(40), batch_size=5, verbose=0)
+    assert model.current_step() == 0
+
+
 def test_a_batch_of_known_wrong_size_fails_when_traced():
     model = tiny(d_steps=2)
     data = tf.data.Dataset.from_tensor_slices(points(40)).batch(8, drop_remainder=True)

@@ -115,9 +115,17 @@ class AdversarialModel(keras.Model):
         """For an array ``x`` (NumPy or tensor; Keras batches it, 32 rows unless
         ``batch_size``), a ``ValueError`` before any training if a batch, the last
         one of an epoch included, would not be ``real_batch_size`` rows."""
-        if self.steps_per_call > 1 or isinstance(x, tf.data.Dataset):
+        if isinstance(x, tf.data.Dataset):
             return  # (train_step checks every element)
         shape = getattr(x, "shape", None)
+        if self.steps_per_call > 1 and shape is not None:
+            # Each element is a block of K steps' batches; an array of rows is not.
+            raise ValueError(
+                f"{type(self).__name__} runs steps_per_call={self.steps_per_call} steps per "
+                f"element, so each element must be [{self.steps_per_call}, "
+                f"{self.real_batch_size}, ...] (K blocks of model.real_batch_size rows): "
+                "give a tf.data pipeline of such blocks, or compile with "
+                "steps_per_call=1 to fit on an array of rows")
         if shape is None or len(shape) == 0 or shape[0] is None:
             return
         rows, size, take = int(shape[0]), batch_size or 32, self.real_batch_size
