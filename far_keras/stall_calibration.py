@@ -154,6 +154,8 @@ def main(argv=None):
                    help="'Stuck' means the same mode count, short of all, over this many "
                    "steps up to --step.")
     p.add_argument("--out", default="", help="Writes stall.md and stall_sheet.png here.")
+    p.add_argument("--note", default="", help="A line put under the title (e.g. that the "
+                   "runs are an interim subset).")
     args = p.parse_args(argv)
     if not os.path.isdir(args.runs):
         p.error(f"--runs={args.runs}: no such folder")
@@ -164,6 +166,7 @@ def main(argv=None):
                 f"{args.step} and {args.step - args.window}")
     n_stuck = sum(stuck(r, args.step, args.window) for r in scored)
     lines = [f"# The stall check against {len(scored)} runs at step {args.step:,}", "",
+             *([f"**{args.note}**", ""] if args.note else []),
              f"Reference: *stuck* = the same number of modes, fewer than all, at every "
              f"evaluation of the last {args.window:,} steps ({n_stuck} of {len(scored)} "
              "runs). The check flags a "
