@@ -207,6 +207,16 @@ def read_archive(path):
         return {}
 
 
+def _without_absolute_paths(value):
+    """``value`` (JSON data) with every absolute path string replaced by ''."""
+    import os
+    if isinstance(value, dict):
+        return {k: _without_absolute_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_absolute_paths(v) for v in value]
+    return "" if isinstance(value, str) and os.path.isabs(value) else value
+
+
 def record_of(model_dir):
     """A finished run's record, or None (unfinished or absent)."""
     import json
@@ -219,6 +229,9 @@ def record_of(model_dir):
     final = metrics.get("final")
     if not final or final.get("step") != metrics["flags"]["train_steps"]:
         return None
+    # Absolute paths (model_dir, export_dir, …) name the machine that ran it: the
+    # record is for git, and the run's place is its archive key.
+    metrics = _without_absolute_paths(metrics)
     wall = []
     try:
         with open(os.path.join(model_dir, "wall_time.json")) as f:

@@ -205,7 +205,7 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
 
 def _write_run(path, step, train_steps):
     os.makedirs(path)
-    metrics = {"flags": {"train_steps": train_steps, "seed": 0},
+    metrics = {"flags": {"train_steps": train_steps, "seed": 0, "model_dir": "runs/x"},
                "history": [{"step": step, "modes_covered": 5}],
                "final": {"step": step, "modes_covered": 5}}
     with open(os.path.join(path, "metrics.json"), "w") as f:
@@ -217,6 +217,14 @@ def _write_run(path, step, train_steps):
 
 def test_archive_keeps_finished_runs_and_restores_them(tmp_path):
     done = _write_run(str(tmp_path / "a"), 200, 200)
+    # an absolute path names the machine: not kept (a relative one is)
+    with open(tmp_path / "a" / "metrics.json") as f:
+        absolute = json.load(f)
+    absolute["flags"]["export_dir"] = str(tmp_path / "a" / "export")
+    absolute["export_dir"] = str(tmp_path / "a" / "export")
+    with open(tmp_path / "a" / "metrics.json", "w") as f:
+        json.dump(absolute, f)
+    done["flags"]["export_dir"] = done["export_dir"] = ""
     _write_run(str(tmp_path / "b"), 100, 200)  # stopped at 100 of 200: not archived
     assert sweep.record_of(str(tmp_path / "b")) is None
     archive = str(tmp_path / "runs.jsonl.gz")
