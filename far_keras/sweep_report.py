@@ -164,7 +164,7 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
         with open(declaration) as f:
             text = f.read().strip()
         lines += ["<details open><summary>The study's declared design (written before "
-                  "its runs)</summary>", "", text.replace("\n# ", "\n## "), "", "</details>", ""]
+                  "its runs)</summary>", "", ("\n" + text).replace("\n# ", "\n## ").lstrip("\n"), "", "</details>", ""]
     lines += ["Written by `python reproduce.py --sweep`. Mean ± standard error over the "
               "seeds that reached each iteration. *Flagged* counts runs whose "
               "discriminator the run's health check flagged as collapsed by then; "
