@@ -236,6 +236,12 @@ class RunConfig(_Validated):
     collapse_patience: int = _field(3, "Consecutive health checks (one per --log_every) with "
                                     "a constant discriminator and no gradient before the "
                                     "run is flagged as collapsed.", min=1)
+    stall_ratio: float = _field(0.05, "2-D: a health check looks *stalled* when D's "
+                                "gradient at the generated points is under this fraction "
+                                "of its gradient at the real ones (--collapse_patience "
+                                "checks in a row: a warning; the run goes on). 0.05 is "
+                                "calibrated on the penalty study's 84 ring8 runs "
+                                "(reports/penalty_study/stall).", min=0, max=1)
     verbose: int = _field(1, "Progress output: 0 none, 1 progress in training steps "
                           "(redrawn on a terminal, a line per tenth of the run otherwise), "
                           "2 also TensorFlow's start-up lines (oneDNN, GPU probing); see "

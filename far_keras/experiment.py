@@ -122,7 +122,8 @@ def run(cfg, export_model=True, log=print):
             callbacks.insert(2, HealthCheck(
                 r.log_every, builders.make_source(cfg), model.generator, model.discriminator,
                 cfg.latent_dim, writer, metrics_log, seed=r.seed,
-                patience=r.collapse_patience, stop=r.stop_on_collapse, log=log))
+                patience=r.collapse_patience, stop=r.stop_on_collapse, log=log,
+                stall_ratio=r.stall_ratio))
         # Progress in training steps (Keras's bar counts compiled calls): last, so that
         # it shows the step's evaluation, its eraser first (see StepProgress).
         modes = progress.num_modes(cfg)

@@ -47,7 +47,7 @@ def load_run(model_dir):
     rescore(model_dir, metrics["flags"], history)
     return {"dir": model_dir, "history": history, "final": metrics.get("final"),
             "train_steps": metrics["flags"]["train_steps"], "health": metrics.get("health") or {},
-            "seconds": seconds}
+            "stall_ratio": metrics["flags"].get("stall_ratio"), "seconds": seconds}
 
 
 def rescore(model_dir, flags, history):
@@ -116,14 +116,18 @@ def metrics_table(runs_by_variant, iterations, kind, labels):
     return "\n".join(rows)
 
 
-def stalled_at(run, patience=3):
+def stalled_at(run, patience=3, ratio=None):
     """Start of the run's first streak of ``patience`` evaluations where D's gradient at
-    the fakes is < 1 % of that at the reals (the run's own verdict when it has one)."""
-    own = (run["health"].get("stall") or {}).get("collapsed_at")
-    if own is not None:
-        return own
+    the fakes is < ``ratio`` (default: the current, calibrated ``STALL_RATIO``) × that at
+    the reals. The run's own verdict counts when the run used the same ratio; a run made
+    before the calibration is judged again from its evaluations, so that one report
+    never mixes two thresholds."""
     from far_keras.metrics import discriminator_health as dh
-    detector = dh.CollapseDetector(patience, predicate=dh.looks_stalled)
+    ratio = dh.STALL_RATIO if ratio is None else ratio
+    own = (run["health"].get("stall") or {}).get("collapsed_at")
+    if own is not None and run.get("stall_ratio") == ratio:
+        return own
+    detector = dh.CollapseDetector(patience, predicate=lambda h: dh.looks_stalled(h, ratio))
     for step, h in sorted(run["history"].items()):
         if step > 0 and isinstance(h.get("health_grad_fake"), (int, float)):
             detector.update(step, {"grad_fake": h["health_grad_fake"],

@@ -102,6 +102,39 @@ def best_rule(runs, step, window, ratios=RATIOS, patiences=PATIENCES):
     return max(scored, key=lambda s: (s[0][0] - s[0][2], -s[1], s[2]))
 
 
+def flag_threshold(run, step, patience):
+    """The smallest ratio that flags ``run`` at ``step``: the check flags it for every
+    ratio above this (the largest of its last ``patience`` ratios); inf when it has
+    fewer evaluations."""
+    trace = ratio_trace(run, step)
+    if len(trace) < patience or trace[-1][0] != step:
+        return float("inf")
+    return max(r for _, r in trace[-patience:])
+
+
+def best_interval(runs, step, window, patience=3):
+    """Every ratio in (lo, hi] scores the same, the most hits minus false alarms.
+
+    The grid of :func:`best_rule` only samples the ratio; this finds the whole range
+    that is best, from each run's :func:`flag_threshold` (the score only changes at
+    those). Returns (lo, hi, hits, false alarms); the range's geometric middle is the
+    threshold farthest, by ratio, from both the stuck runs and the moving ones. When
+    the best score is reached in several separate ranges the lowest is returned (the
+    more conservative warning).
+    """
+    scored = [(flag_threshold(r, step, patience), stuck(r, step, window)) for r in runs]
+    scored = [(t, s) for t, s in scored if s is not None]
+    cuts = sorted({t for t, _ in scored if np.isfinite(t)})
+    edges = [0.0] + cuts + [float("inf")]
+    best = None
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        hits = sum(s and t <= lo for t, s in scored)         # flagged for ratio in (lo, hi]
+        alarms = sum((not s) and t <= lo for t, s in scored)
+        if best is None or hits - alarms > best[2] - best[3]:
+            best = (lo, hi, hits, alarms)
+    return best
+
+
 def short_name(run_dir):
     """<setting values> <variant> s<seed> of a sweep run's directory
     (…/penalty_target-logit__reg_weight-0.3/far/seed0 → 'logit 0.3 far s0')."""
@@ -181,7 +214,27 @@ def main(argv=None):
     (h, m, fa, ok, _), q, pat = best_rule(scored, args.step, args.window)
     lines += ["", f"Best (most hits − false alarms; ties: smaller ratio, longer patience): "
               f"ratio {q:g}, patience {pat}: {h} hits, {m} misses, {fa} false alarms.", ""]
-    rules = [(0.01, 3), (q, pat)]
+    lo, hi, gh, gfa = best_interval(scored, args.step, args.window, 3)
+    middle = (lo * hi) ** 0.5 if lo > 0 and np.isfinite(hi) else float("nan")
+    lines += [f"Over every ratio, not just the grid (patience 3): any ratio in "
+              f"({lo:.3g}, {hi:.3g}] gives the best score, {gh} hits and {gfa} false "
+              f"alarms; its geometric middle is {middle:.3g}. Each run's smallest "
+              "flagging ratio (the largest of its last 3 ratios):", "",
+              "| run | modes | stuck | smallest flagging ratio |", "|---|---|---|---|"]
+    for r in sorted(scored, key=lambda r: flag_threshold(r, args.step, 3))[:12]:
+        lines.append(f"| {short_name(r['dir'])} | {r['history'][args.step]['modes_covered']}"
+                     f" | {'yes' if stuck(r, args.step, args.window) else 'no'} | "
+                     f"{flag_threshold(r, args.step, 3):.3g} |")
+    lines += ["", "(the 12 lowest; stuck runs above the range are the check's misses: their "
+              "samples stopped improving while D's gradient at them stayed comparable to "
+              "that at the reals, which is not what this check looks for)", ""]
+    # The threshold to adopt: the best range's middle, to 2 decimals (what --stall_ratio
+    # defaults to, 0.05, came from this on the penalty study's screen).
+    adopted = round(middle, 2) if np.isfinite(middle) and round(middle, 2) > 0 else q
+    h, m, fa, ok, _ = score(scored, args.step, args.window, adopted, 3)
+    lines += [f"Adopted: ratio {adopted:g} (the middle, to 2 decimals), patience 3: {h} "
+              f"hits, {m} misses, {fa} false alarms.", ""]
+    rules = [(0.01, 3), (adopted, 3)]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         if sheet(os.path.join(args.out, "stall_sheet.png"), scored, args.step, args.window,
@@ -189,7 +242,7 @@ def main(argv=None):
             lines += ["![every run's samples](stall_sheet.png)", "",
                       f"Each panel: modes, the reference, the last ratio, then the verdicts "
                       f"of ratio 0.01 / patience 3 (the check before calibration) and of "
-                      f"ratio {q:g} / patience {pat} (F = flagged)."]
+                      f"the adopted ratio {adopted:g} / patience 3 (F = flagged)."]
         with open(os.path.join(args.out, "stall.md"), "w") as f:
             f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -152,3 +152,27 @@ def test_stall_detector_uses_the_same_patience_rule():
     starved, fed = {"grad_fake": 1e-4, "grad_real": 1.0}, {"grad_fake": 0.5, "grad_real": 1.0}
     assert [det.update(s, h) for s, h in [(1, starved), (2, fed), (3, starved)]] == [False] * 3
     assert det.update(4, starved) is True and det.collapsed_at == 3
+
+
+def test_calibrated_stall_ratio_flags_the_triangle_and_spares_moving_runs():
+    # The penalty study's screen (reports/penalty_study/stall): the runs stuck at 3
+    # modes had ratios <= 0.015, the reference setting's default-run triangle 0.026;
+    # the lowest moving run 0.14. The old 1 % threshold missed the triangle.
+    assert dh.STALL_RATIO == 0.05
+    triangle, moving = {"grad_fake": 0.026, "grad_real": 1.0}, {"grad_fake": 0.14, "grad_real": 1.0}
+    assert dh.looks_stalled(triangle) and not dh.looks_stalled(moving)
+    assert not dh.looks_stalled(triangle, ratio=0.01)     # what 1 % said
+    assert "under 5%" in dh.stall_message(7) and "under 1%" in dh.stall_message(7, 0.01)
+
+
+def test_reports_judge_old_runs_again_with_the_current_ratio():
+    from far_keras import reproduction_report as rr
+    history = {s: {"health_grad_fake": 0.02, "health_grad_real": 1.0} for s in (5, 10, 15, 20)}
+    # made at 1 %: its own verdict (never stalled) is not the current check's
+    old = {"history": history, "health": {"stall": {"collapsed_at": None}}, "stall_ratio": None}
+    assert rr.stalled_at(old) == 5
+    assert rr.stalled_at(old, ratio=0.01) is None
+    # made at the current ratio: its own verdict (from its denser health checks) counts
+    own = {"history": history, "health": {"stall": {"collapsed_at": 7}},
+           "stall_ratio": dh.STALL_RATIO}
+    assert rr.stalled_at(own) == 7

@@ -4,6 +4,7 @@ the last `patience` evaluations, and the scoring, on hand-made histories."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from far_keras import stall_calibration as sc
@@ -78,3 +79,25 @@ def test_short_names_keep_the_setting_values_variant_and_seed():
     assert sc.short_name(d) == "logit 0.3 far s2"
     assert sc.short_name(os.path.join("x", "default", "no_penalty", "seed0")) == \
         "default no_penalty s0"
+
+
+def test_flag_threshold_is_the_largest_of_the_last_patience_ratios():
+    assert sc.flag_threshold(TRIANGLE, 200000, 3) == pytest.approx(0.03)
+    assert sc.flag_threshold(TRIANGLE, 150000, 2) == pytest.approx(0.02)
+    assert sc.flag_threshold(TRIANGLE, 200000, 5) == float("inf")   # too few evaluations
+    # consistent with flagged(): flagged just above the threshold, not at it
+    for run in (TRIANGLE, GROWING, DONE):
+        t = sc.flag_threshold(run, 200000, 3)
+        assert sc.flagged(run, 200000, t * 1.001, 3) and not sc.flagged(run, 200000, t, 3)
+
+
+def test_best_interval_spans_the_gap_between_stuck_and_moving_runs():
+    # stuck: 0.03 (TRIANGLE); moving: GROWING's 0.4, DONE's 1.1 -> best ratios (0.03, 0.4]
+    lo, hi, hits, alarms = sc.best_interval([TRIANGLE, GROWING, DONE], 200000, 50000)
+    assert (lo, hits, alarms) == (pytest.approx(0.03), 1, 0) and hi == pytest.approx(0.4)
+    # brute force over a fine grid agrees: every best-scoring ratio lies in (lo, hi]
+    grid = np.geomspace(1e-3, 2, 400)
+    scores = [sc.score([TRIANGLE, GROWING, DONE], 200000, 50000, q, 3) for q in grid]
+    best = max(h - fa for h, _, fa, _, _ in scores)
+    inside = [q for q, (h, _, fa, _, _) in zip(grid, scores) if h - fa == best]
+    assert min(inside) > lo and max(inside) <= hi

@@ -17,7 +17,8 @@ no gradient (``grad_scaled`` < ``grad_tol``); :class:`CollapseDetector` flags a 
 after ``patience`` consecutive such checks.
 
 A live D can still starve the generator: a check *looks stalled* when D's gradient at
-the generated points is under ``stall_ratio`` (1 %) of its gradient at the real ones.
+the generated points is under ``STALL_RATIO`` (5 %, ``--stall_ratio``) of its gradient at the
+real ones.
 FAR can do this to itself: the lowest-scored fakes are trained as real *with* the
 zero-centred penalty (eq. 12), which flattens D where the fakes are (seen on ring8:
 ‖∇D0‖ 0.003 at the fakes, 1.5 at the real points, no new mode for 400k steps). That
@@ -29,7 +30,14 @@ import tensorflow as tf
 
 SPREAD_TOL = 1e-3
 GRAD_TOL = 1e-2
-STALL_RATIO = 1e-2
+# Calibrated on the penalty study's 84 screen runs on ring8 at 200k steps
+# (reports/penalty_study/stall/stall.md), chosen from those results: the runs stuck at
+# 3 modes had a ratio of at most 0.015 through their last evaluations, every run that
+# was still moving or covered all modes at least 0.14, and any threshold between them
+# flags the same runs; 0.05 is near the gap's geometric middle (0.046), so it flags the
+# 3-mode triangle of the reference setting's default run (ratio 0.026). The old 0.01
+# sat at the stuck runs' own values and missed half of them.
+STALL_RATIO = 0.05
 
 
 def hidden_relu_outputs(discriminator, x):
@@ -108,9 +116,9 @@ def looks_stalled(health, ratio=STALL_RATIO):
     return health["grad_fake"] < ratio * health["grad_real"]
 
 
-def stall_message(step):
+def stall_message(step, ratio=STALL_RATIO):
     return (f"generator stalled at step {step}: D's gradient at the generated points is "
-            f"under {STALL_RATIO:.0%} of its gradient at the real ones, so the samples no "
+            f"under {ratio:.0%} of its gradient at the real ones, so the samples no "
             "longer move")
 
 

@@ -35,7 +35,8 @@ class HealthCheck(_StepCallback):
     """
 
     def __init__(self, every, source, generator, discriminator, latent_dim, writer,
-                 metrics_log, seed=0, patience=3, stop=False, log=print, num_points=512):
+                 metrics_log, seed=0, patience=3, stop=False, log=print, num_points=512,
+                 stall_ratio=dh.STALL_RATIO):
         super().__init__(every)
         self.source = source
         self.writer = writer
@@ -51,7 +52,9 @@ class HealthCheck(_StepCallback):
         self.points = tf.function(
             lambda s: (source.sample(num_points, s), generator(self.z, training=False)))
         self.detector = dh.CollapseDetector(patience)
-        self.stall = dh.CollapseDetector(patience, predicate=dh.looks_stalled)
+        self.stall_ratio = stall_ratio
+        self.stall = dh.CollapseDetector(
+            patience, predicate=lambda h: dh.looks_stalled(h, stall_ratio))
         saved = metrics_log.data.get("health")
         if saved:
             self.detector.load(saved)
@@ -68,13 +71,15 @@ class HealthCheck(_StepCallback):
                 tf.summary.scalar(f"health/{name}", value)
             tf.summary.scalar("health/looks_collapsed",
                               float(dh.looks_collapsed(self.last)))
-            tf.summary.scalar("health/looks_stalled", float(dh.looks_stalled(self.last)))
+            tf.summary.scalar("health/looks_stalled",
+                              float(dh.looks_stalled(self.last, self.stall_ratio)))
         record = dict(self.detector.state(), last_step=int(step), last=self.last,
                       stall=self.stall.state())
         if self.detector.collapsed_at is not None:
             record["message"] = dh.collapse_message(self.detector.collapsed_at)
         if self.stall.collapsed_at is not None:
-            record["stall_message"] = dh.stall_message(self.stall.collapsed_at)
+            record["stall_message"] = dh.stall_message(self.stall.collapsed_at,
+                                                       self.stall_ratio)
         self.metrics_log.data["health"] = record
         if stalled:
             warning = f"WARNING: {record['stall_message']}."
