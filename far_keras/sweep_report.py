@@ -23,6 +23,9 @@ from far_keras import reproduction_report as rr  # noqa: E402
 from far_keras import sweep  # noqa: E402
 
 
+# Sweeps of at most this many settings also get each setting's curves over training.
+CURVES_UP_TO = 2
+
 X_LABELS = {"reg_weight": "λ (--reg_weight)", "num_far": "M0 (--num_far)",
             "num_candidates": "M1 (--num_candidates)"}
 
@@ -190,13 +193,24 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
         steps = list(iterations) or sorted({length // 2, length})
         kind = rr.metric_kind(dataset)
         cols = rr.METRICS[kind]
+        if len(settings) <= CURVES_UP_TO:
+            # Few settings (a confirmation, an ablation): each one's metrics over training,
+            # where a plot against the swept value would have one or two points.
+            for s in settings:
+                png = f"{dataset}_{s.name}_curves.png"
+                by_variant = {v: runs[v][s.name] for v in variants if runs[v].get(s.name)}
+                rr.curves_png(os.path.join(out, png), by_variant, labels, kind,
+                              f"{dataset}, {s.name}: mean ± s.e. over seeds")
+                lines += [f"![{dataset}, {s.name}, over training]({png})", ""]
         for step in steps:
-            png = f"{dataset}_{step // 1000}k.png" if step % 1000 == 0 else \
-                f"{dataset}_{step}.png"
-            sweep_png(os.path.join(out, png), dataset, runs, settings, variants, labels,
-                      step, cols, ignored)
-            lines += [f"### {dataset} at {step:,} steps", "", f"![{dataset} at {step:,}]({png})",
-                      "", sweep_table(runs, settings, variants, labels, step, cols, ignored), ""]
+            lines += [f"### {dataset} at {step:,} steps", ""]
+            if len(settings) > 1:
+                png = f"{dataset}_{step // 1000}k.png" if step % 1000 == 0 else \
+                    f"{dataset}_{step}.png"
+                sweep_png(os.path.join(out, png), dataset, runs, settings, variants, labels,
+                          step, cols, ignored)
+                lines += [f"![{dataset} at {step:,}]({png})", ""]
+            lines += [sweep_table(runs, settings, variants, labels, step, cols, ignored), ""]
         if kind == "mixture":
             step = decision_step or length
             reached = min((sum(step in r["history"] for r in runs[v][s.name])

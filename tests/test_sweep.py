@@ -201,6 +201,12 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     ablation = (tmp_path / "reports" / "ablation" / "report.md").read_text()
     assert "| FAR, penalty on D_r only | penalty_target-logit__reg_weight-10.0 | 1 |" in ablation
     assert len(sweep.read_archive(str(tmp_path / "reports" / "ablation" / "runs.jsonl.gz"))) == 2
+    # one setting: its curves over training, and no plot against λ (it would be a point)
+    curves = "ring8_penalty_target-logit__reg_weight-10.0_curves.png"
+    assert curves in ablation and (tmp_path / "reports" / "ablation" / curves).exists()
+    assert "ring8_200.png" not in ablation
+    # the screen's report (2 settings) has both
+    assert "ring8_penalty_target-logit__reg_weight-0.625_curves.png" in report
 
 
 def _write_run(path, step, train_steps):
