@@ -146,11 +146,32 @@ def read_metrics(model_dir):
         return None
 
 
-def is_done(model_dir, extra):
-    """Finished: metrics.json has a final evaluation at the run's own length."""
+# Flags that make a run another experiment: a finished run recorded with other values
+# is not this job's (train.py then refuses the directory, naming the flags).
+IDENTITY_FLAGS = ("regularizer", "reg_weight", "penalty_target", "penalize_far", "num_far",
+                  "num_candidates", "dataset")
+
+
+def job_args(job):
+    """The train.py flags that define ``job``'s experiment (config, setting, variant)."""
+    dataset, variant, seed, config, setting = job
+    return [f"--flagfile={os.path.join(HERE, config)}",
+            *(setting.flags if setting is not None else []), *VARIANTS[variant]]
+
+
+def is_done(model_dir, extra, job=None):
+    """Finished: metrics.json has a final evaluation at the run's own length, made
+    with the flags that define ``job``'s experiment (a run of the same directory made
+    under an older config, e.g. another penalty, is not reused)."""
     m = read_metrics(model_dir)
     if not m or not m.get("final"):
         return False
+    if job is not None:
+        from far_keras import config as config_lib
+        want = config_lib.flags_of_args(job_args(job) + list(extra))
+        had = m.get("flags", {})
+        if any(k in want and k in had and had[k] != want[k] for k in IDENTITY_FLAGS):
+            return False
     return m["final"]["step"] == m["flags"]["train_steps"] and run_flags_match(m, extra)
 
 
@@ -182,9 +203,7 @@ def train(job, extra, threads):
     os.makedirs(model_dir, exist_ok=True)
     # The variant's own flags come last, so a sweep never turns a baseline into another
     # variant (absl keeps the last value); ignored() keys the run without them.
-    cmd = [sys.executable, os.path.join(HERE, "train.py"),
-           f"--flagfile={os.path.join(HERE, config)}",
-           *(setting.flags if setting is not None else []), *VARIANTS[variant],
+    cmd = [sys.executable, os.path.join(HERE, "train.py"), *job_args(job),
            f"--seed={seed}",
            f"--model_dir={model_dir}", f"--export_dir={os.path.join(model_dir, 'export')}",
            "--verbose=0", *extra]
@@ -283,7 +302,7 @@ def main(argv):
                        == run_length(j[3], extra))
         if restored:
             print(f"{restored} finished run(s) restored from {archive}", flush=True)
-    todo = [j for j in jobs if not is_done(job_dir(j), extra)]
+    todo = [j for j in jobs if not is_done(job_dir(j), extra, j)]
     if FLAGS.dry_run:
         for j in jobs:
             print(f"{'todo' if j in todo else 'done'}  {job_dir(j)}")

@@ -367,6 +367,33 @@ def read_flagfile(path):
     return values
 
 
+def flags_of_args(args, config_dir=None):
+    """{flag: typed value} that train.py arguments set: ``--name=value``, ``--name``,
+    ``--noname`` and ``--flagfile=`` (a path, or a name in ``configs/``), the last value
+    winning, as absl reads them. Unknown names are skipped (train.py reports them)."""
+    config_dir = config_dir or CONFIG_DIR
+    fields = {f.name: f for f, _ in all_fields()}
+    out = {}
+    for arg in args:
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name == "flagfile":
+            candidates = [value, os.path.join(config_dir, value),
+                          os.path.join(config_dir, value + ".flags")]
+            path = next((c for c in candidates if os.path.exists(c)), None)
+            if path is None:
+                raise ConfigError(f"--flagfile={value}: no such file, here or in {config_dir}")
+            out.update(read_flagfile(path))
+        elif name in fields:
+            default = fields[name].default
+            if isinstance(default, bool):
+                out[name] = value.lower() not in ("false", "0") if eq else True
+            else:
+                out[name] = type(default)(value)
+        elif name.startswith("no") and name[2:] in fields:
+            out[name[2:]] = False
+    return out
+
+
 def all_fields():
     """(field, section) for every flag-backed field, in definition order."""
     return [(f, s) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]

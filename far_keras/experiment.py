@@ -70,7 +70,9 @@ def run(cfg, export_model=True, log=print):
     # worker to save) and restore from the chief's.
     is_chief, task_id = strategy.worker_role(dist)
     if is_chief:
-        checkpointing.check_compatible(model_dir, cfg.to_dict())
+        # The penalty target as used (--penalty_target=auto resolved by architecture).
+        checkpointing.check_compatible(
+            model_dir, dict(cfg.to_dict(), penalty_target=cfg.penalty_target))
 
     keras.utils.set_random_seed(r.seed)  # weight initialisation
     with dist.scope():

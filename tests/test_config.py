@@ -28,7 +28,7 @@ def test_defaults_are_the_papers_synthetic_settings():
     assert (c.data.dataset, c.data.batch_size, c.model.num_far, c.model.num_candidates,
             c.model.reg_weight, c.optim.g_lr, c.optim.d_lr, c.latent_dim) == (
         "ring8", 64, 16, 256, 10.0, 0.003, 0.003, 2)
-    assert c.run_name == "ring8_real_far16of256_seed0"
+    assert c.run_name == "ring8_real_prob10_far16of256_seed0"
     assert c.to_dict()["train_steps"] == 100000
     # the synthetic reference code's: SGD, the penalty on σ(D0), data x 10 / 1.414
     assert (c.optim.optimizer, c.penalty_target, c.data.ring_radius, c.data.ring_sigma) == (

@@ -25,8 +25,9 @@ zero-centred penalty (eq. 12), which flattens D where the fakes are (seen on rin
 is a warning, not a collapse: the run is a trained GAN that stopped moving.
 """
 
-import keras
-import tensorflow as tf
+# TensorFlow is imported by the functions that measure: the verdict rules below
+# (looks_stalled, CollapseDetector, ...) also serve TF-free tools (reports,
+# stall_calibration, study_tables), which should not pay TensorFlow's start-up.
 
 SPREAD_TOL = 1e-3
 GRAD_TOL = 1e-2
@@ -46,6 +47,7 @@ def hidden_relu_outputs(discriminator, x):
     Returns (logits, [activations]); the list is empty for networks that are not a
     plain stack of layers (their dead-unit fraction is not measured).
     """
+    import keras
     if not isinstance(discriminator, keras.Sequential):
         return discriminator(x, training=False), []
     acts = []
@@ -59,6 +61,7 @@ def hidden_relu_outputs(discriminator, x):
 
 
 def _measure(discriminator, real, fake):
+    import tensorflow as tf
     points = tf.concat([real, fake], 0)
     with tf.GradientTape() as tape:
         tape.watch(points)
@@ -90,6 +93,7 @@ def _measure(discriminator, real, fake):
 
 def discriminator_health(discriminator, real, fake):
     """The measurements above, as Python floats, for real [n, ...] and fake [m, ...]."""
+    import tensorflow as tf
     out = _measure(discriminator, tf.convert_to_tensor(real, tf.float32),
                    tf.convert_to_tensor(fake, tf.float32))
     return {k: float(v) for k, v in out.items()}
@@ -97,6 +101,7 @@ def discriminator_health(discriminator, real, fake):
 
 def compiled_health(discriminator):
     """``discriminator_health`` as one traced function (called every log interval)."""
+    import tensorflow as tf
     fn = tf.function(lambda real, fake: _measure(discriminator, real, fake))
 
     def health(real, fake):

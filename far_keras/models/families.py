@@ -117,7 +117,13 @@ class FARGANFamily(Family):
         far = f"far{m.num_far}of{m.num_candidates}" if m.num_far else "nofar"
         if not m.penalize_far:
             far += "_gpreal"  # the ablation: D_FAR's rows unpenalised
-        return f"{cfg.data.dataset}_{m.regularizer}_{far}_seed{cfg.run.seed}"
+        # The penalty is part of a run's identity (the penalty study): runs at two
+        # settings never share a directory, nor resume each other.
+        penalty = m.regularizer
+        if m.regularizer != "none":
+            target = {"logit": "logit", "probability": "prob"}[cfg.penalty_target]
+            penalty += f"_{target}{m.reg_weight:g}"
+        return f"{cfg.data.dataset}_{penalty}_{far}_seed{cfg.run.seed}"
 
 
 class SDKLFamily(Family):

@@ -29,7 +29,11 @@ class CheckpointError(RuntimeError):
 # Settings that change the shapes or meaning of what is checkpointed: resuming
 # with other values would silently train a different experiment.
 COMPATIBILITY_KEYS = ("dataset", "architecture", "latent_dim", "hidden_units", "base_width",
-                      "optimizer", "ema_decay", "seed", "model")
+                      "optimizer", "ema_decay", "seed", "model",
+                      # The variant and its penalty: resuming a run under another λ or
+                      # target would splice two experiments into one record.
+                      "regularizer", "reg_weight", "penalty_target", "penalize_far",
+                      "num_far", "num_candidates")
 
 STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's list of the checkpoints
 DAMAGED_DIR = "damaged"    # where unreadable checkpoints are moved, under checkpoints/
@@ -332,6 +336,14 @@ def worker_agreement(strategy):
     return lambda step: [int(v) for v in gather(tf.constant(step, tf.int64)).numpy()]
 
 
+def _recorded_flags(model_dir):
+    try:
+        with tf.io.gfile.GFile(os.path.join(model_dir, "metrics.json")) as f:
+            return json.load(f).get("flags") or {}
+    except (json.JSONDecodeError, tf.errors.OpError, AttributeError):
+        return {}
+
+
 def check_compatible(model_dir, settings):
     """Records ``settings`` in <model_dir>/run_settings.json on the first run and,
     when resuming, fails clearly if a compatibility-relevant flag changed."""
@@ -348,6 +360,12 @@ def check_compatible(model_dir, settings):
                 saved = json.load(f)
         except (json.JSONDecodeError, tf.errors.OpError) as e:
             raise CheckpointError(f"{path} is unreadable ({e}); it is corrupted.") from None
+        # A run made before a key was checked has it only in metrics.json's flags
+        # ("auto" there is not the resolved value, so it cannot be compared).
+        recorded = _recorded_flags(model_dir)
+        for k in current:
+            if k not in saved and k in recorded and recorded[k] != "auto":
+                saved[k] = recorded[k]
         changed = [f"--{k}: checkpoint has {saved[k]!r}, now {current[k]!r}"
                    for k in current if k in saved and saved[k] != current[k]]
         if changed:
