@@ -77,8 +77,10 @@ def _panels(settings):
     return panels
 
 
-def sweep_png(path, title, runs, settings, variants, labels, step, cols, ignored):
-    """Rows: metrics; columns: panels (the non-swept flags); x: the swept flag."""
+def sweep_png(path, title, runs, settings, variants, labels, step, cols, ignored,
+              chosen=None):
+    """Rows: metrics; columns: panels (the non-swept flags); x: the swept flag.
+    ``chosen``: {variant: setting name}, circled (the decision rule's choice)."""
     panels = _panels(settings)
     # (one y scale per metric, so that the panels compare at a glance)
     fig, axes = plt.subplots(len(cols), len(panels), squeeze=False, dpi=90, sharey="row",
@@ -97,9 +99,18 @@ def sweep_png(path, title, runs, settings, variants, labels, step, cols, ignored
                 if not np.isfinite(means).any():
                     continue
                 flat = ordered[0].x_flag in ignored.get(v, ())
+                if flat:  # one set of runs drawn across: a band reads better than bars
+                    ax.plot(positions, means, label=labels.get(v, v), lw=1.2, ls="--",
+                            color=colours.get(v))
+                    ax.fill_between(positions, means - ses, means + ses, alpha=0.12,
+                                    color=colours.get(v), lw=0)
+                    continue
                 ax.errorbar(positions, means, yerr=ses, label=labels.get(v, v), lw=1.2,
-                            marker="o" if not flat else None, ms=3, capsize=2,
-                            ls="--" if flat else "-", color=colours.get(v))
+                            marker="o", ms=3, capsize=2, color=colours.get(v))
+                if chosen and chosen.get(v) in [o.name for o in ordered]:
+                    k = [o.name for o in ordered].index(chosen[v])
+                    ax.plot([positions[k]], [means[k]], marker="o", ms=10, mfc="none",
+                            mec=colours.get(v), mew=1.6, ls="none")
             if numeric and max(xs) / max(min(xs), 1e-12) >= 10:
                 ax.set_xscale("log")
             if not numeric:
@@ -112,8 +123,9 @@ def sweep_png(path, title, runs, settings, variants, labels, step, cols, ignored
                 ax.set_xlabel(X_LABELS.get(ordered[0].x_flag, ordered[0].x_flag), fontsize=8)
     if axes[0, 0].get_legend_handles_labels()[0]:
         axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"{title}: at iteration {step:,} (mean ± s.e. over seeds; "
-                 "dashed = does not depend on the swept flag)", fontsize=9)
+    fig.suptitle(f"{title} at iteration {step:,}: mean ± s.e. over seeds\n(dashed: does not "
+                 "depend on the swept flag" + ("; circled: the setting the decision rule "
+                                              "chose" if chosen else "") + ")", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -207,8 +219,11 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
             if len(settings) > 1:
                 png = f"{dataset}_{step // 1000}k.png" if step % 1000 == 0 else \
                     f"{dataset}_{step}.png"
+                decision = decision_step or length
+                chosen = ({v: choose(runs[v], step) for v in variants}
+                          if kind == "mixture" and step == decision else None)
                 sweep_png(os.path.join(out, png), dataset, runs, settings, variants, labels,
-                          step, cols, ignored)
+                          step, cols, ignored, chosen)
                 lines += [f"![{dataset} at {step:,}]({png})", ""]
             lines += [sweep_table(runs, settings, variants, labels, step, cols, ignored), ""]
         if kind == "mixture":
