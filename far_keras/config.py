@@ -123,12 +123,20 @@ class ModelConfig(_Validated):
     regularizer: str = _field("real", "Gradient penalty: none, real (0GP-sample on the real "
                               "side incl. FAR samples) or interpolation (0GP-interpolation).",
                               choices=REGULARIZERS)
-    reg_weight: float = _field(10.0, "λ, the weight of the gradient penalty.", min=0)
-    penalty_target: str = _field("auto", "What the zero-centred penalty differentiates: "
-                                 "logit (‖∇D0‖², eq. 12 as printed; GAN_stability) or "
-                                 "probability (‖∇σ(D0)‖², the synthetic reference code; 1/16 "
-                                 "of the logit penalty at D = 1/2); auto = probability for "
-                                 "the 2-D MLPs, logit for the ResNets.",
+    # The default (λ = 0.625 on ‖∇D0‖²) is the penalty study's choice for FAR on the 2-D
+    # MLPs, chosen from results by its declared rule (reports/penalty_study); the image
+    # configs set the paper's λ = 10; --flagfile=reference_penalty gives the synthetic
+    # reference code's λ = 10 on ‖∇σ(D0)‖².
+    reg_weight: float = _field(0.625, "λ, the weight of the gradient penalty (default: the "
+                               "penalty study's choice for FAR on the 2-D data, with "
+                               "--penalty_target=logit; image configs set 10).", min=0)
+    penalty_target: str = _field("logit", "What the zero-centred penalty differentiates: "
+                                 "logit (‖∇D0‖², eq. 12 as printed; GAN_stability; the "
+                                 "penalty study's choice on the 2-D data) or probability "
+                                 "(‖∇σ(D0)‖², the synthetic reference code; 1/16 of the "
+                                 "logit penalty at D = 1/2); auto = the reference codes' "
+                                 "choice by network: probability for the 2-D MLPs, logit "
+                                 "for the ResNets.",
                                  choices=("auto",) + PENALTY_TARGETS)
     penalize_far: bool = _field(True, "With --regularizer=real and FAR: penalise the M0 FAR "
                                 "rows of the real side too (eq. 12); --nopenalize_far "
@@ -173,7 +181,10 @@ class RunConfig(_Validated):
     model_dir: str = _field("", "Checkpoints, TensorBoard logs and metrics.json "
                             "(default runs/<run name>).")
     export_dir: str = _field("", "Where the generator SavedModel goes (default saved_models/<run name>).")
-    train_steps: int = _field(100000, "Total generator updates (a resumed run stops at the same "
+    # 120k (was 100k): `python train.py` is a ~1.5-minute demo, and at the default
+    # penalty the screen's three seeds all cover the 8 modes from 115k on (seed 0 has 7
+    # at 100k). Chosen from those results; every shipped config sets its own length.
+    train_steps: int = _field(120000, "Total generator updates (a resumed run stops at the same "
                               "total).", min=1)
     seed: int = _field(0, "Seed of data, initialisation and every random draw.", min=0, max=2**31 - 1)
     steps_per_execution: int = _field(100, "Training steps per compiled call.", min=1)

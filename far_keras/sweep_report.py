@@ -226,7 +226,7 @@ def write_report(name, datasets, settings, seeds, variants, ignored, run_dir, ou
                           step, cols, ignored, chosen)
                 lines += [f"![{dataset} at {step:,}]({png})", ""]
             lines += [sweep_table(runs, settings, variants, labels, step, cols, ignored), ""]
-        if kind == "mixture":
+        if kind == "mixture" and len(settings) > 1:  # one setting: nothing to choose
             step = decision_step or length
             reached = min((sum(step in r["history"] for r in runs[v][s.name])
                            for v in variants for s in settings), default=0)

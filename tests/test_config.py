@@ -23,20 +23,22 @@ def test_bad_values_name_the_flag(values, message):
         config.from_flat(values)
 
 
-def test_defaults_are_the_papers_synthetic_settings():
+def test_defaults_are_the_papers_synthetic_settings_at_the_penalty_studys_choice():
     c = config.from_flat({})
     assert (c.data.dataset, c.data.batch_size, c.model.num_far, c.model.num_candidates,
-            c.model.reg_weight, c.optim.g_lr, c.optim.d_lr, c.latent_dim) == (
-        "ring8", 64, 16, 256, 10.0, 0.003, 0.003, 2)
-    assert c.run_name == "ring8_real_prob10_far16of256_seed0"
-    assert c.to_dict()["train_steps"] == 100000
-    # the synthetic reference code's: SGD, the penalty on σ(D0), data x 10 / 1.414
-    assert (c.optim.optimizer, c.penalty_target, c.data.ring_radius, c.data.ring_sigma) == (
-        "sgd", "probability", 7.0721, 0.014144)
+            c.optim.g_lr, c.optim.d_lr, c.latent_dim) == ("ring8", 64, 16, 256, 0.003, 0.003, 2)
+    # the penalty study's choice for FAR (docs/penalty_study.md): λ = 0.625 on ‖∇D0‖²
+    assert (c.model.reg_weight, c.penalty_target) == (0.625, "logit")
+    assert c.run_name == "ring8_real_logit0.625_far16of256_seed0"
+    assert c.to_dict()["train_steps"] == 120000
+    # the synthetic reference code's: SGD, data x 10 / 1.414
+    assert (c.optim.optimizer, c.data.ring_radius, c.data.ring_sigma) == (
+        "sgd", 7.0721, 0.014144)
 
 
 def test_penalty_target_auto_is_probability_for_mlps_and_logit_for_resnets():
-    assert config.from_flat({"dataset": "grid25"}).penalty_target == "probability"
+    assert config.from_flat({"dataset": "grid25", "penalty_target": "auto"}
+                            ).penalty_target == "probability"
     assert config.from_flat({"dataset": "cifar10"}).penalty_target == "logit"
     assert config.from_flat({"dataset": "cifar10", "penalty_target": "probability"}
                             ).penalty_target == "probability"
@@ -66,7 +68,12 @@ def test_shipped_2d_configs_build_and_say_where_each_value_comes_from():
     for name in ("ring8", "grid25", "swissroll", "gaussian"):
         path = os.path.join(root, "configs", f"{name}.flags")
         cfg = config.from_flat(config.read_flagfile(path))
-        assert cfg.penalty_target == "probability" and cfg.optim.optimizer == "sgd"
+        # the penalty study's choice, the reference code's one flag away
+        assert (cfg.penalty_target, cfg.model.reg_weight, cfg.optim.optimizer) == (
+            "logit", 0.625, "sgd")
+        ref = config.from_flat(config.flags_of_args([f"--flagfile={path}",
+                                                     "--flagfile=reference_penalty"]))
+        assert (ref.penalty_target, ref.model.reg_weight) == ("probability", 10.0)
         lines = open(path).read().splitlines()
         for i, line in enumerate(lines):
             if line.startswith("--"):  # every value sits under a comment naming a source

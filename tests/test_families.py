@@ -49,10 +49,10 @@ def test_each_model_name_belongs_to_one_family():
 def test_the_family_resolves_what_the_flags_leave_open():
     far = config.from_flat(dict(dataset="ring8"))
     assert (far.family.name, far.architecture, far.latent_dim, far.run_name) == (
-        "far_gan", "mlp", 2, "ring8_real_prob10_far16of256_seed0")
+        "far_gan", "mlp", 2, "ring8_real_logit0.625_far16of256_seed0")
     cifar = config.from_flat(dict(dataset="cifar10", num_far=0, seed=3))
     assert (cifar.architecture, cifar.latent_dim, cifar.run_name) == (
-        "cifar", 128, "cifar10_real_logit10_nofar_seed3")
+        "cifar", 128, "cifar10_real_logit0.625_nofar_seed3")
     sdkl = config.from_flat(dict(dataset="celeb_a", model="vae"))
     assert (sdkl.family.name, sdkl.architecture, sdkl.latent_dim, sdkl.run_name) == (
         "sdkl", "sdkl", 128, "celeb_a_vae_seed0")

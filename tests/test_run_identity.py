@@ -96,4 +96,5 @@ def test_reproduce_does_not_reuse_a_finished_run_of_other_flags(tmp_path):
     assert finished() == "1 runs, 0 to run"
     # the same directory holding a run at another penalty is not this run
     assert finished(reg_weight=ring8["reg_weight"] * 16) == "1 runs, 1 to run"
-    assert finished(penalty_target="logit") == "1 runs, 1 to run"
+    other = {"logit": "probability", "probability": "logit"}[ring8["penalty_target"]]
+    assert finished(penalty_target=other) == "1 runs, 1 to run"

@@ -199,7 +199,8 @@ def test_a_partly_finished_sweep_resumes_only_what_is_missing_and_reports(tmp_pa
     assert (root / "penalty_target-logit__reg_weight-10.0" / "far_gpreal" / "seed0"
             / "metrics.json").exists()
     ablation = (tmp_path / "reports" / "ablation" / "report.md").read_text()
-    assert "| FAR, penalty on D_r only | penalty_target-logit__reg_weight-10.0 | 1 |" in ablation
+    assert "| penalty_target-logit__reg_weight-10.0 | FAR, penalty on D_r only | 1 |" in ablation
+    assert "decision rule" not in ablation  # one setting: nothing to choose
     assert len(sweep.read_archive(str(tmp_path / "reports" / "ablation" / "runs.jsonl.gz"))) == 2
     # one setting: its curves over training, and no plot against λ (it would be a point)
     curves = "ring8_penalty_target-logit__reg_weight-10.0_curves.png"
