@@ -170,7 +170,9 @@ def is_done(model_dir, extra, job=None):
         from far_keras import config as config_lib
         want = config_lib.flags_of_args(job_args(job) + list(extra))
         had = m.get("flags", {})
-        if any(k in want and k in had and had[k] != want[k] for k in IDENTITY_FLAGS):
+        unused = IGNORED.get(job[1], ())   # e.g. λ for the unpenalised GAN
+        if any(k in want and k in had and had[k] != want[k]
+               for k in IDENTITY_FLAGS if k not in unused):
             return False
     return m["final"]["step"] == m["flags"]["train_steps"] and run_flags_match(m, extra)
 

@@ -98,3 +98,34 @@ def test_reproduce_does_not_reuse_a_finished_run_of_other_flags(tmp_path):
     assert finished(reg_weight=ring8["reg_weight"] * 16) == "1 runs, 1 to run"
     other = {"logit": "probability", "probability": "logit"}[ring8["penalty_target"]]
     assert finished(penalty_target=other) == "1 runs, 1 to run"
+
+
+def test_flags_a_variant_does_not_use_are_not_its_identity(tmp_path):
+    from far_keras.training import checkpointing
+    # an unpenalised run made when the configs said λ = 10 on σ(D0) resumes under the
+    # new defaults: λ and the target mean nothing to it
+    d = str(tmp_path / "none")
+    _old_run(d, regularizer="none", num_far=0, reg_weight=10.0, penalty_target="probability")
+    now = dict(dataset="ring8", seed=0, regularizer="none", num_far=0, num_candidates=256,
+               reg_weight=0.625, penalty_target="logit", penalize_far=True)
+    checkpointing.check_compatible(d, now)
+    # ... but a penalised one with those flags does not
+    p = str(tmp_path / "real")
+    _old_run(p, regularizer="real", num_far=0, reg_weight=10.0, penalty_target="probability")
+    with pytest.raises(checkpointing.CheckpointError, match="--reg_weight"):
+        checkpointing.check_compatible(p, dict(now, regularizer="real"))
+
+
+def test_reproduce_reuses_an_unpenalised_run_made_under_another_lambda(tmp_path):
+    runs = tmp_path / "runs"
+    d = runs / "ring8" / "no_penalty" / "seed0"
+    os.makedirs(d)
+    flags = dict(config.flags_of_args(["--flagfile=ring8", "--regularizer=none", "--num_far=0"]),
+                 train_steps=500, reg_weight=10.0, penalty_target="probability")
+    (d / "metrics.json").write_text(json.dumps({"flags": flags, "final": {"step": 500}}))
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=1",
+         "--variants=no_penalty", f"--runs={runs}", f"--reports={tmp_path / 'rep'}",
+         "--train_steps=500", "--dry_run"], capture_output=True, text=True, cwd=HERE)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "1 runs, 0 to run"
