@@ -170,7 +170,7 @@ def is_done(model_dir, extra, job=None):
         from far_keras import config as config_lib
         want = config_lib.flags_of_args(job_args(job) + list(extra))
         had = m.get("flags", {})
-        unused = IGNORED.get(job[1], ())   # e.g. λ for the unpenalised GAN
+        unused = config_lib.unused_flags(want)   # e.g. λ for the unpenalised GAN
         if any(k in want and k in had and had[k] != want[k]
                for k in IDENTITY_FLAGS if k not in unused):
             return False
@@ -304,7 +304,11 @@ def main(argv):
                        == run_length(j[3], extra))
         if restored:
             print(f"{restored} finished run(s) restored from {archive}", flush=True)
-    todo = [j for j in jobs if not is_done(job_dir(j), extra, j)]
+    from far_keras.config import ConfigError
+    try:
+        todo = [j for j in jobs if not is_done(job_dir(j), extra, j)]
+    except ConfigError as e:  # a flag after -- that train.py would refuse too
+        raise app.UsageError(str(e))
     if FLAGS.dry_run:
         for j in jobs:
             print(f"{'todo' if j in todo else 'done'}  {job_dir(j)}")

@@ -353,6 +353,23 @@ def from_flat(values):
     return Config(**parts)
 
 
+def _typed_flag(arg, fields):
+    """(name, value) of one ``--name=value`` / ``--name`` / ``--noname``, typed by the
+    Config fields as absl reads it; None for a name that is not a field."""
+    name, eq, value = arg.strip().lstrip("-").partition("=")
+    if name not in fields:
+        if name.startswith("no") and name[2:] in fields and not eq:
+            return name[2:], False
+        return None
+    default = fields[name].default
+    if isinstance(default, bool):
+        return name, (value.lower() not in ("false", "0") if eq else True)
+    try:
+        return name, type(default)(value)
+    except ValueError:
+        raise ConfigError(f"--{name}={value}: not a {type(default).__name__}") from None
+
+
 def read_flagfile(path):
     """{flag: value} from an absl flagfile (``--name=value`` / ``--name`` / ``--noname``
     lines, # comments), typed by the Config fields; for tools that build a Config from
@@ -364,17 +381,10 @@ def read_flagfile(path):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            name, _, value = line.lstrip("-").partition("=")
-            if name not in fields and name.startswith("no") and name[2:] in fields:
-                values[name[2:]] = False
-                continue
-            if name not in fields:
-                raise ConfigError(f"{path}: unknown flag --{name}")
-            default = fields[name].default
-            if isinstance(default, bool):
-                values[name] = value.lower() not in ("false", "0") if value else True
-            else:
-                values[name] = type(default)(value)
+            typed = _typed_flag(line, fields)
+            if typed is None:
+                raise ConfigError(f"{path}: unknown flag --{line.lstrip('-').split('=')[0]}")
+            values[typed[0]] = typed[1]
     return values
 
 
@@ -382,27 +392,27 @@ def flags_of_args(args, config_dir=None):
     """{flag: typed value} that train.py arguments set: ``--name=value``, ``--name``,
     ``--noname`` and ``--flagfile=`` (a path, or a name in ``configs/``), the last value
     winning, as absl reads them. Unknown names are skipped (train.py reports them)."""
-    config_dir = config_dir or CONFIG_DIR
     fields = {f.name: f for f, _ in all_fields()}
     out = {}
     for arg in args:
-        name, eq, value = arg.lstrip("-").partition("=")
-        if name == "flagfile":
-            candidates = [value, os.path.join(config_dir, value),
-                          os.path.join(config_dir, value + ".flags")]
-            path = next((c for c in candidates if os.path.exists(c)), None)
-            if path is None:
-                raise ConfigError(f"--flagfile={value}: no such file, here or in {config_dir}")
-            out.update(read_flagfile(path))
-        elif name in fields:
-            default = fields[name].default
-            if isinstance(default, bool):
-                out[name] = value.lower() not in ("false", "0") if eq else True
-            else:
-                out[name] = type(default)(value)
-        elif name.startswith("no") and name[2:] in fields:
-            out[name[2:]] = False
+        if arg.lstrip("-").startswith("flagfile="):
+            out.update(read_flagfile(find_flagfile(arg.split("=", 1)[1],
+                                                   config_dir or CONFIG_DIR)))
+        elif (typed := _typed_flag(arg, fields)) is not None:
+            out[typed[0]] = typed[1]
     return out
+
+
+def unused_flags(flags):
+    """The flags a run with these ``flags`` does not use, so they are not part of its
+    identity: λ and the penalty target without a penalty, M1 and the FAR rows' penalty
+    without FAR (an unpenalised run is the same run whatever λ says)."""
+    unused = set()
+    if flags.get("regularizer") == "none":
+        unused |= {"reg_weight", "penalty_target", "penalize_far"}
+    if flags.get("num_far") == 0:
+        unused |= {"num_candidates", "penalize_far"}
+    return unused
 
 
 def all_fields():
@@ -429,6 +439,22 @@ if __name__ == "__main__":
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
+def find_flagfile(path, config_dir=CONFIG_DIR):
+    """``path`` if it is a file, else ``configs/<name>`` or ``configs/<name>.flags``; a
+    name found nowhere raises :class:`ConfigError` listing the shipped configs."""
+    if os.path.isfile(path):
+        return path
+    candidates = [os.path.join(config_dir, os.path.basename(path)),
+                  os.path.join(config_dir, os.path.basename(path) + ".flags")]
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        shipped = sorted(f[:-6] for f in os.listdir(config_dir)
+                         if f.endswith(".flags")) if os.path.isdir(config_dir) else []
+        raise ConfigError(f"--flagfile={path}: no such file, here or in configs/ "
+                          f"(shipped: {', '.join(shipped)})")
+    return found
+
+
 def resolve_flagfiles(argv, config_dir=CONFIG_DIR):
     """``--flagfile=imagenet.flags`` or ``--flagfile=imagenet`` → configs/imagenet.flags.
 
@@ -442,17 +468,7 @@ def resolve_flagfiles(argv, config_dir=CONFIG_DIR):
         if arg in ("--flagfile", "-flagfile") and i + 1 < len(argv):
             arg, i = f"--flagfile={argv[i + 1]}", i + 1
         if arg.startswith(("--flagfile=", "-flagfile=")):
-            path = arg.split("=", 1)[1]
-            if not os.path.isfile(path):
-                candidates = [os.path.join(config_dir, os.path.basename(path)),
-                              os.path.join(config_dir, os.path.basename(path) + ".flags")]
-                found = next((c for c in candidates if os.path.isfile(c)), None)
-                if found is None:
-                    shipped = sorted(f[:-6] for f in os.listdir(config_dir)
-                                     if f.endswith(".flags")) if os.path.isdir(config_dir) else []
-                    raise ConfigError(f"--flagfile={path}: no such file, here or in "
-                                      f"configs/ (shipped: {', '.join(shipped)})")
-                arg = f"--flagfile={found}"
+            arg = f"--flagfile={find_flagfile(arg.split('=', 1)[1], config_dir)}"
         out.append(arg)
         i += 1
     return out

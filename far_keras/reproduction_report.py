@@ -43,10 +43,17 @@ def load_run(model_dir):
             seconds = sum(json.loads(line)["seconds"] for line in f if line.strip())
     except (OSError, json.JSONDecodeError, KeyError):
         pass
-    history = {h["step"]: h for h in metrics.get("history", [])}
-    rescore(model_dir, metrics["flags"], history)
-    return {"dir": model_dir, "history": history, "final": metrics.get("final"),
-            "train_steps": metrics["flags"]["train_steps"], "health": metrics.get("health") or {},
+    run = run_of_metrics(metrics, model_dir, seconds)
+    rescore(model_dir, metrics["flags"], run["history"])
+    return run
+
+
+def run_of_metrics(metrics, name, seconds=0.0):
+    """The run record the reports read, from a metrics.json's contents (a run
+    directory's, or an archived one's); ``name`` identifies it."""
+    return {"dir": name, "history": {h["step"]: h for h in metrics.get("history", [])},
+            "final": metrics.get("final"), "train_steps": metrics["flags"]["train_steps"],
+            "health": metrics.get("health") or {},
             "stall_ratio": metrics["flags"].get("stall_ratio"), "seconds": seconds}
 
 

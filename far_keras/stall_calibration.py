@@ -74,10 +74,17 @@ def ratio_trace(run, step):
 def flagged(run, step, ratio, patience):
     """The check's verdict at ``step``: the last ``patience`` evaluations up to it all
     had ‖∇D0‖ at the fakes < ``ratio`` × at the reals."""
+    return flag_threshold(run, step, patience) < ratio
+
+
+def flag_threshold(run, step, patience):
+    """The smallest ratio that flags ``run`` at ``step``: the check flags it for every
+    ratio above this (the largest of its last ``patience`` ratios); inf when it has
+    fewer evaluations."""
     trace = ratio_trace(run, step)
     if len(trace) < patience or trace[-1][0] != step:
-        return False
-    return all(r < ratio for _, r in trace[-patience:])
+        return float("inf")
+    return max(r for _, r in trace[-patience:])
 
 
 def score(runs, step, window, ratio, patience):
@@ -100,16 +107,6 @@ def best_rule(runs, step, window, ratios=RATIOS, patiences=PATIENCES):
     ratio, then the longer patience (the more conservative warning)."""
     scored = [(score(runs, step, window, q, p), q, p) for q in ratios for p in patiences]
     return max(scored, key=lambda s: (s[0][0] - s[0][2], -s[1], s[2]))
-
-
-def flag_threshold(run, step, patience):
-    """The smallest ratio that flags ``run`` at ``step``: the check flags it for every
-    ratio above this (the largest of its last ``patience`` ratios); inf when it has
-    fewer evaluations."""
-    trace = ratio_trace(run, step)
-    if len(trace) < patience or trace[-1][0] != step:
-        return float("inf")
-    return max(r for _, r in trace[-patience:])
 
 
 def best_interval(runs, step, window, patience=3):

@@ -47,14 +47,8 @@ def runs_of(reports, report, dataset, setting, variant):
     records = {k: v for k, v in sweep.read_archive(path).items() if k.startswith(prefix)}
     if not records:
         raise RowError(f"{path} holds no run of {dataset}/{setting}/{variant}")
-    out = []
-    for key in sorted(records, key=lambda k: int(k[len(prefix):])):
-        m = records[key]["metrics"]
-        out.append({"dir": key, "history": {h["step"]: h for h in m.get("history", [])},
-                    "final": m.get("final"), "train_steps": m["flags"]["train_steps"],
-                    "health": m.get("health") or {},
-                    "stall_ratio": m["flags"].get("stall_ratio"), "seconds": 0.0})
-    return out
+    return [rr.run_of_metrics(records[k]["metrics"], k)
+            for k in sorted(records, key=lambda k: int(k[len(prefix):]))]
 
 
 def table(rows, dataset, iterations, reports):

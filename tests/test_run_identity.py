@@ -75,6 +75,23 @@ def test_flags_of_args_reads_flagfiles_then_overrides_the_last_value_winning(tmp
     assert config.flags_of_args(["--reg_weight=3", "--reg_weight=0.5"])["reg_weight"] == 0.5
     with pytest.raises(config.ConfigError, match="--flagfile=nope: no such file"):
         config.flags_of_args(["--flagfile=nope"])
+    with pytest.raises(config.ConfigError, match="--reg_weight=abc: not a float"):
+        config.flags_of_args(["--reg_weight=abc"])
+    # what an unpenalised run or one without FAR does not use
+    assert config.unused_flags({"regularizer": "none", "num_far": 0}) == {
+        "reg_weight", "penalty_target", "penalize_far", "num_candidates"}
+    assert config.unused_flags({"regularizer": "real", "num_far": 16}) == set()
+
+
+def _dry_run(tmp_path, variant):
+    """The last line of reproduce.py --dry_run for ring8, one seed of ``variant``."""
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=1",
+         f"--variants={variant}", f"--runs={tmp_path / 'runs'}",
+         f"--reports={tmp_path / 'rep'}", "--train_steps=500", "--dry_run"],
+        capture_output=True, text=True, cwd=HERE)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()[-1]
 
 
 def test_reproduce_does_not_reuse_a_finished_run_of_other_flags(tmp_path):
@@ -86,12 +103,7 @@ def test_reproduce_does_not_reuse_a_finished_run_of_other_flags(tmp_path):
     def finished(**changes):
         flags = dict(ring8, train_steps=500, **changes)
         (d / "metrics.json").write_text(json.dumps({"flags": flags, "final": {"step": 500}}))
-        out = subprocess.run(
-            [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=1",
-             "--variants=far", f"--runs={runs}", f"--reports={tmp_path / 'rep'}",
-             "--train_steps=500", "--dry_run"], capture_output=True, text=True, cwd=HERE)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.splitlines()[-1]
+        return _dry_run(tmp_path, "far")
 
     assert finished() == "1 runs, 0 to run"
     # the same directory holding a run at another penalty is not this run
@@ -123,9 +135,4 @@ def test_reproduce_reuses_an_unpenalised_run_made_under_another_lambda(tmp_path)
     flags = dict(config.flags_of_args(["--flagfile=ring8", "--regularizer=none", "--num_far=0"]),
                  train_steps=500, reg_weight=10.0, penalty_target="probability")
     (d / "metrics.json").write_text(json.dumps({"flags": flags, "final": {"step": 500}}))
-    out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "reproduce.py"), "--figure=2", "--seeds=1",
-         "--variants=no_penalty", f"--runs={runs}", f"--reports={tmp_path / 'rep'}",
-         "--train_steps=500", "--dry_run"], capture_output=True, text=True, cwd=HERE)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[-1] == "1 runs, 0 to run"
+    assert _dry_run(tmp_path, "no_penalty") == "1 runs, 0 to run"

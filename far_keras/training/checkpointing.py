@@ -336,15 +336,6 @@ def worker_agreement(strategy):
     return lambda step: [int(v) for v in gather(tf.constant(step, tf.int64)).numpy()]
 
 
-def _unused_by_variant(settings):
-    unused = set()
-    if settings.get("regularizer") == "none":
-        unused |= {"reg_weight", "penalty_target", "penalize_far"}
-    if settings.get("num_far") == 0:
-        unused |= {"num_candidates", "penalize_far"}
-    return unused
-
-
 def _recorded_flags(model_dir):
     try:
         with tf.io.gfile.GFile(os.path.join(model_dir, "metrics.json")) as f:
@@ -360,7 +351,8 @@ def check_compatible(model_dir, settings):
     current = {k: settings[k] for k in COMPATIBILITY_KEYS if k in settings}
     # Flags the variant does not use are not part of its identity (an unpenalised run
     # is the same run whatever λ says).
-    for k in _unused_by_variant(settings):
+    from far_keras.config import unused_flags  # (config is TF-free)
+    for k in unused_flags(settings):
         current.pop(k, None)
     # Settings bind only once something was trained: a run that failed before its
     # first checkpoint or evaluation (a wrong --dataset, say) must not block the
