@@ -19,7 +19,9 @@ METRICS = {
     "mixture": [("modes_covered", "modes covered", 1.0), ("high_quality", "% high quality", 100.0),
                 ("kl_to_uniform", "KL to uniform", 1.0)],
     "gaussian": [("frechet_to_true", "Fréchet to the true Gaussian", 1.0),
-                 ("memorization", "memorisation", 1.0)],
+                 ("memorization", "memorisation", 1.0),
+                 ("spread", "spread (σ̂ / σ)", 1.0),
+                 ("memorization_beyond_spread", "memorisation beyond spread", 1.0)],
     "swissroll": [("energy_distance", "energy distance", 1.0)],
 }
 HEALTH_KEYS = ("health_d_spread", "health_grad_scaled", "health_dead_relu",

@@ -229,6 +229,11 @@ def record_of(model_dir):
     final = metrics.get("final")
     if not final or final.get("step") != metrics["flags"]["train_steps"]:
         return None
+    # The archive keeps what the reports show: each evaluation's sample metrics
+    # recomputed from its saved samples with the current metric code.
+    from far_keras import reproduction_report
+    reproduction_report.rescore(model_dir, metrics["flags"],
+                                {h["step"]: h for h in metrics.get("history", [])})
     # Absolute paths (model_dir, export_dir, …) name the machine that ran it: the
     # record is for git, and the run's place is its archive key.
     metrics = _without_absolute_paths(metrics)

@@ -85,3 +85,41 @@ def test_gaussian_evaluation_compares_with_fresh_draws_of_the_true_gaussian():
     assert fresh["frechet_to_true"] < 0.5
     copies = two_d.evaluate_samples(src, src.train_points[rng.randint(0, 300, 2500)], seed=5)
     assert copies["memorization"] == pytest.approx(1.0)
+
+
+def test_spread_ratio_is_the_scale_of_the_samples():
+    rng = np.random.RandomState(0)
+    x = rng.randn(5000, 2)
+    x = (x - x.mean(0)) / x.std(0, ddof=1)  # exactly unit variance per axis
+    assert sample_metrics.spread_ratio(3.0 * x + 5.0, 3.0) == pytest.approx(1.0)
+    assert sample_metrics.spread_ratio(3.3 * x, 3.0) == pytest.approx(1.1)
+
+
+def test_memorization_beyond_spread_separates_width_from_memorising():
+    # An i.i.d. Gaussian 10 % too wide memorises nothing, but its raw score is well
+    # below 0; a Gaussian fit of its own spread scores the same, so the difference is ≈ 0.
+    # Copies of training points score 1, and their Gaussian fit does not.
+    rng = np.random.RandomState(0)
+    std = 7.0
+    train = std * rng.randn(1000, 2)
+    fresh = std * rng.randn(2500, 2)
+    wide = 1.1 * std * rng.randn(2500, 2)
+    raw = sample_metrics.memorization_score(wide, train, fresh)
+    fit = sample_metrics.gaussian_fit_memorization(wide, train, fresh, seed=0)
+    assert raw < -0.1
+    assert abs(raw - fit) < 0.06
+    copies = train[rng.randint(0, 1000, 2500)]
+    assert sample_metrics.memorization_score(copies, train, fresh) == 1.0
+    assert 1.0 - sample_metrics.gaussian_fit_memorization(copies, train, fresh) > 0.8
+
+
+def test_gaussian_evaluation_reports_spread_and_memorisation_beyond_it():
+    from far_keras.data import synthetic
+    from far_keras.metrics import two_d
+    src = synthetic.make_source("gaussian", gaussian_points=1000, gaussian_std=7.0, seed=1)
+    rng = np.random.RandomState(0)
+    wide = two_d.evaluate_samples(src, 1.1 * 7.0 * rng.randn(2500, 2), seed=5)
+    assert wide["spread"] == pytest.approx(1.1, abs=0.03)
+    assert wide["memorization"] < -0.1 and abs(wide["memorization_beyond_spread"]) < 0.06
+    copies = two_d.evaluate_samples(src, src.train_points[rng.randint(0, 1000, 2500)], seed=5)
+    assert copies["memorization_beyond_spread"] > 0.8

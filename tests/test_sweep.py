@@ -247,3 +247,25 @@ def test_archive_keeps_finished_runs_and_restores_them(tmp_path):
     before = open(archive, "rb").read()
     sweep.write_archive(archive, {})
     assert open(archive, "rb").read() == before
+
+
+def test_archive_records_the_sample_metrics_recomputed_from_saved_samples(tmp_path):
+    # A run that logged an old metric version: its archive record carries what the
+    # current metric code computes from its saved samples (what the reports show).
+    import numpy as np
+    from far_keras import config
+    from far_keras.builders import make_source
+    from far_keras.metrics import two_d
+    run = str(tmp_path / "g")
+    flags = {**config.flags_of_args(["--flagfile=gaussian"]), "train_steps": 500, "seed": 3}
+    metrics = {"flags": flags, "history": [{"step": 500, "memorization": 123.0}],
+               "final": {"step": 500}}
+    os.makedirs(os.path.join(run, "samples"))
+    with open(os.path.join(run, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+    fake = 7.0 * np.random.RandomState(0).randn(500, 2)
+    np.savez(os.path.join(run, "samples", "step_500.npz"), real=fake, fake=fake)
+    got = sweep.record_of(run)["metrics"]["history"][0]
+    want = two_d.evaluate_samples(make_source(config.from_flat(flags)), fake, seed=3)
+    assert got["memorization"] == pytest.approx(want["memorization"]) != 123.0
+    assert got["spread"] == pytest.approx(want["spread"])
