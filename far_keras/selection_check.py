@@ -19,20 +19,12 @@ import os
 import numpy as np
 
 
-def outer_ratio(points, scores, m0, center=(0.0, 0.0)):
-    """Mean ‖x − center‖ of the ``m0`` lowest-scored of ``points`` over that of all.
-
-    ``points`` [B, M1, 2] (B candidate sets) or [M1, 2]; ``scores`` [B, M1] or [M1]
-    (D's logits; FAR's selection is the m0 smallest of each set).
-    """
-    points = np.asarray(points, np.float64)
-    scores = np.asarray(scores, np.float64)
-    if points.ndim == 2:
-        points, scores = points[None], scores[None]
-    radius = np.linalg.norm(points - np.asarray(center), axis=-1)
-    lowest = np.argsort(scores, axis=1)[:, :m0]
-    selected = np.take_along_axis(radius, lowest, axis=1)
-    return float(selected.mean() / radius.mean())
+def outer_ratio(selected, candidates, center=(0.0, 0.0)):
+    """Mean ‖x − center‖ of the ``selected`` fakes over that of all ``candidates``
+    ([..., 2] arrays; every 2-D set here is centred at the origin)."""
+    def radius(x):
+        return np.linalg.norm(np.asarray(x, np.float64) - np.asarray(center), axis=-1)
+    return float(radius(selected).mean() / radius(candidates).mean())
 
 
 def check_run(run_dir, step, batches=40, seed=0):
@@ -40,6 +32,7 @@ def check_run(run_dir, step, batches=40, seed=0):
     import tensorflow as tf
 
     from far_keras import builders, config
+    from far_keras.objectives import far
     with open(os.path.join(run_dir, "metrics.json")) as f:
         flags = json.load(f)["flags"]
     cfg = config.from_flat(flags)
@@ -52,9 +45,12 @@ def check_run(run_dir, step, batches=40, seed=0):
     m1, m0 = flags["num_candidates"], flags["num_far"]
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((batches * m1, cfg.model.latent_dim)).astype(np.float32)
-    x = model.generator(z, training=False).numpy()
-    d = model.discriminator(x, training=False).numpy().reshape(batches, m1)
-    return {"run": run_dir, "ratio": outer_ratio(x.reshape(batches, m1, -1), d, m0),
+    x = model.generator(z, training=False)
+    d = model.discriminator(x, training=False)
+    # The training step's own selection, one candidate set of M1 at a time.
+    selected = [far.far_select(x[i * m1:(i + 1) * m1], d[i * m1:(i + 1) * m1], m0)[0]
+                for i in range(batches)]
+    return {"run": run_dir, "ratio": outer_ratio(np.concatenate(selected), x.numpy()),
             "m0": m0, "m1": m1}
 
 

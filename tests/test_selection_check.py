@@ -10,18 +10,13 @@ from far_keras import selection_check
 
 
 def test_outer_ratio_closed_form():
-    # One set of M1 = 4: radii 1, 1, 1, 3; D scores the radius-3 point lowest.
-    points = np.array([[1.0, 0], [0, 1.0], [-1.0, 0], [0, -3.0]])
-    scores = np.array([0.5, 0.2, 0.9, -1.0])
-    assert selection_check.outer_ratio(points, scores, 1) == pytest.approx(3 / 1.5)
-    # m0 = 2 adds the next lowest (radius 1): (3 + 1) / 2 / 1.5
-    assert selection_check.outer_ratio(points, scores, 2) == pytest.approx(2 / 1.5)
-    # The selection is per candidate set, not over the pooled sets: set B's scores are
-    # all lower than set A's, yet each set gives one row (radii 3 and 1: mean 2).
-    scores_b = np.array([-200.0, -100.0, -100.0, -100.0])
-    got = selection_check.outer_ratio(np.stack([points, points]),
-                                      np.stack([scores, scores_b]), 1)
-    assert got == pytest.approx(2 / 1.5)
+    # Candidates at radii 1, 1, 1, 3; the radius-3 one selected: 3 / 1.5.
+    candidates = np.array([[1.0, 0], [0, 1.0], [-1.0, 0], [0, -3.0]])
+    assert selection_check.outer_ratio(candidates[3:], candidates) == pytest.approx(3 / 1.5)
+    assert selection_check.outer_ratio(candidates[2:], candidates) == pytest.approx(2 / 1.5)
+    # the radius is about the given centre
+    assert selection_check.outer_ratio(candidates[3:] + 5.0, candidates + 5.0,
+                                       center=(5.0, 5.0)) == pytest.approx(2.0)
 
 
 def test_check_run_matches_numpy_on_a_saved_model(tmp_path):
@@ -41,7 +36,7 @@ def test_check_run_matches_numpy_on_a_saved_model(tmp_path):
     x = model.generator(z.astype(np.float32), training=False).numpy().reshape(3, 32, 2)
     d = model.discriminator(x.reshape(-1, 2), training=False).numpy().reshape(3, 32)
     radius = np.linalg.norm(x, axis=-1)
-    want = np.mean([np.sort(radius[b][np.argsort(d[b])[:4]]).mean() for b in range(3)]) \
+    want = np.mean([radius[b][np.argsort(d[b])[:4]].mean() for b in range(3)]) \
         / radius.mean()
     assert got["ratio"] == pytest.approx(want, rel=1e-5)
     with pytest.raises(FileNotFoundError, match="--step=100"):
